@@ -1,0 +1,34 @@
+import { serve, type ServerType } from '@hono/node-server';
+import type { KeelConfig } from '../lib/config.js';
+import { openArtifactStore } from '../stores/artifacts/index.js';
+import { createDb } from '../stores/db.js';
+import { createGatewayApp } from './app.js';
+
+export interface RunningGateway {
+  url: string;
+  /** Stops taking connections, lets requests in flight finish, then releases the pool. */
+  close(): Promise<void>;
+}
+
+export async function startGateway(config: KeelConfig): Promise<RunningGateway> {
+  const db = createDb({ url: config.database.url, applicationName: 'keel-gateway' });
+  const artifacts = openArtifactStore(config.artifacts);
+  const app = createGatewayApp({
+    readiness: [
+      { name: 'postgres', probe: async () => void (await db.query('SELECT 1')) },
+      { name: 'artifacts', probe: async () => void (await artifacts.stat('0'.repeat(64))) },
+    ],
+  });
+  const { host, port } = config.gateway;
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s));
+    s.once('error', reject);
+  });
+  return {
+    url: `http://${host}:${port}`,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await db.end();
+    },
+  };
+}

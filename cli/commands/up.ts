@@ -1,0 +1,56 @@
+import { Command } from 'commander';
+import { StackError } from '../../lib/errors.js';
+import { LocalStack, type LocalStackInfo } from '../../infra/local/stack.js';
+import { configFromEnv } from '../main.js';
+
+export function upCommand(): Command {
+  return new Command('up')
+    .description('Start the whole local stack (Postgres, Temporal + Web UI, workers, gateway) and keep it running until Ctrl-C')
+    .action(async () => {
+      const config = configFromEnv();
+      const progress = (line: string) => process.stderr.write(`keel up: ${line}\n`);
+      const stack = new LocalStack(config, progress);
+      let signalled: NodeJS.Signals | undefined;
+      const stopOn = (signal: NodeJS.Signals) => {
+        if (signalled) return;
+        signalled = signal;
+        progress(`${signal} received, stopping (gateway, workers, Temporal, Postgres)`);
+        void stack.stop();
+      };
+      process.on('SIGINT', stopOn);
+      process.on('SIGTERM', stopOn);
+      let info: LocalStackInfo;
+      try {
+        info = await stack.start();
+      } catch (error) {
+        if (signalled) return; // Interrupted while starting: what had started is stopped.
+        throw error;
+      }
+      process.stdout.write(describeStack(info));
+      const exited = await stack.childExited();
+      if (!signalled) {
+        await stack.stop();
+        throw new StackError(`${exited} exited unexpectedly; see ${info.logs}/${exited}.log`);
+      }
+      await stack.stop();
+      progress('stopped; data is kept for the next start');
+    });
+}
+
+function describeStack(info: LocalStackInfo): string {
+  const lines = [
+    '',
+    'Keel is running:',
+    `  Temporal        ${info.temporalAddress}`,
+    ...(info.temporalUi ? [`  Temporal Web UI ${info.temporalUi}`] : []),
+    `  Postgres        ${info.databaseUrl}${info.postgresData ? `  (data: ${info.postgresData})` : ''}`,
+    `  Artifacts       ${info.artifacts}`,
+    `  Gateway         ${info.gateway}  (/healthz, /readyz, /metrics)`,
+    `  Workers         task queues keel, keel-training (stack check ${info.stackCheck.workflowId} passed)`,
+    `  Logs            ${info.logs}`,
+    '',
+    'Press Ctrl-C to stop everything; data is kept for the next start.',
+    '',
+  ];
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,15 @@
+import { Command, Option } from 'commander';
+import { TASK_QUEUES } from '../../lib/task-queues.js';
+import { runWorkers } from '../../workers/main.js';
+import { configFromEnv } from '../main.js';
+
+export function workerCommand(): Command {
+  return new Command('worker')
+    .description('Run Temporal workers (both task queues by default) against TEMPORAL_ADDRESS, DATABASE_URL and KEEL_ARTIFACTS')
+    .addOption(
+      new Option('--queue <name...>', 'task queues to poll').choices([...TASK_QUEUES]).default([...TASK_QUEUES]),
+    )
+    .action(async (options: { queue: string[] }) => {
+      await runWorkers({ config: configFromEnv(), queues: options.queue });
+    });
+}

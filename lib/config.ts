@@ -1,0 +1,126 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { InvalidInput } from './errors.js';
+
+/** Where the process reads its settings from: environment variables and the working folder. */
+export interface ConfigSource {
+  env: Record<string, string | undefined>;
+  cwd: string;
+}
+
+const port = (name: string, fallback: number) =>
+  z.coerce
+    .number({ error: `${name} must be a port number` })
+    .int(`${name} must be a whole number`)
+    .min(1, `${name} must be between 1 and 65535`)
+    .max(65535, `${name} must be between 1 and 65535`)
+    .default(fallback);
+
+const envSchema = z.object({
+  KEEL_HOME: z.string().optional(),
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+  KEEL_TEMPORAL_PORT: port('KEEL_TEMPORAL_PORT', 7233),
+  KEEL_TEMPORAL_UI_PORT: port('KEEL_TEMPORAL_UI_PORT', 8233),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must start with postgres:// or postgresql://')
+    .optional(),
+  KEEL_PG_PORT: port('KEEL_PG_PORT', 54329),
+  KEEL_ARTIFACTS: z
+    .string()
+    .regex(/^(file|s3):\/\//, 'KEEL_ARTIFACTS must be a file:// or s3:// URI')
+    .optional(),
+  S3_ENDPOINT: z.url('S3_ENDPOINT must be a URL such as http://127.0.0.1:9000').optional(),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  PORT: port('PORT', 8080),
+  KEEL_HOST: z.string().min(1).default('127.0.0.1'),
+});
+
+export interface TemporalConfig {
+  /** host:port of the frontend; when `embedded`, the dev server `keel up` starts. */
+  address: string;
+  namespace: string;
+  embedded: boolean;
+  uiPort: number;
+  apiKey?: string;
+  tls?: { certPath: string; keyPath: string };
+}
+
+export interface DatabaseConfig {
+  /** Connection string every process uses; for the embedded server it is derived from the port. */
+  url: string;
+  embedded: boolean;
+  embeddedPort: number;
+}
+
+export interface ArtifactsConfig {
+  /** `file:///abs/path` or `s3://bucket/prefix`. */
+  uri: string;
+  s3Endpoint?: string;
+  region: string;
+}
+
+export interface KeelConfig {
+  /** Local state: Temporal database, embedded Postgres, artifacts, cached binaries. */
+  home: string;
+  temporal: TemporalConfig;
+  database: DatabaseConfig;
+  artifacts: ArtifactsConfig;
+  gateway: { host: string; port: number };
+}
+
+/** The embedded Postgres credentials: local-only, loopback-bound, created by `keel up`. */
+export const EMBEDDED_PG = { user: 'keel', password: 'keel', database: 'keel' } as const;
+
+export function embeddedDatabaseUrl(port: number, database: string = EMBEDDED_PG.database): string {
+  return `postgres://${EMBEDDED_PG.user}:${EMBEDDED_PG.password}@127.0.0.1:${port}/${database}`;
+}
+
+/** Reads settings from the environment; the only place that knows variable names and defaults. */
+export function loadConfig(source: ConfigSource = { env: process.env, cwd: process.cwd() }): KeelConfig {
+  const parsed = envSchema.safeParse(source.env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = String(issue.path[0] ?? '');
+    throw new InvalidInput(`${field}: ${issue.message}`, field);
+  }
+  const env = parsed.data;
+  const home = path.resolve(source.cwd, env.KEEL_HOME ?? '.keel');
+  const tls =
+    env.TEMPORAL_TLS_CERT && env.TEMPORAL_TLS_KEY
+      ? { certPath: env.TEMPORAL_TLS_CERT, keyPath: env.TEMPORAL_TLS_KEY }
+      : undefined;
+  if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
+    throw new InvalidInput('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together', 'TEMPORAL_TLS_CERT');
+  }
+  const artifactsUri = env.KEEL_ARTIFACTS ?? `file://${path.join(home, 'artifacts')}`;
+  return {
+    home,
+    temporal: {
+      address: env.TEMPORAL_ADDRESS ?? `127.0.0.1:${env.KEEL_TEMPORAL_PORT}`,
+      namespace: env.TEMPORAL_NAMESPACE,
+      embedded: env.TEMPORAL_ADDRESS === undefined,
+      uiPort: env.KEEL_TEMPORAL_UI_PORT,
+      apiKey: env.TEMPORAL_API_KEY,
+      tls,
+    },
+    database: {
+      url: env.DATABASE_URL ?? embeddedDatabaseUrl(env.KEEL_PG_PORT),
+      embedded: env.DATABASE_URL === undefined,
+      embeddedPort: env.KEEL_PG_PORT,
+    },
+    artifacts: { uri: resolveFileUri(artifactsUri, source.cwd), s3Endpoint: env.S3_ENDPOINT, region: env.AWS_REGION },
+    gateway: { host: env.KEEL_HOST, port: env.PORT },
+  };
+}
+
+/** `file://.keel/artifacts` (relative) becomes an absolute `file:///…` URI. */
+function resolveFileUri(uri: string, cwd: string): string {
+  if (!uri.startsWith('file://')) return uri;
+  const rest = uri.slice('file://'.length);
+  return `file://${path.resolve(cwd, decodeURIComponent(rest))}`;
+}

@@ -1,0 +1,44 @@
+/**
+ * One error type per kind of failure. `code` is stable and machine-readable (HTTP bodies, CLI
+ * exit codes, Temporal failure types); `field` names the offending input when there is one.
+ */
+export class KeelError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Input that will never be valid: bad config, bad request, bad workflow input. Not retryable. */
+export class InvalidInput extends KeelError {
+  constructor(message: string, field?: string) {
+    super('InvalidInput', message, field);
+  }
+}
+
+/** Stored bytes that do not match their recorded sha256 or size. Never served. */
+export class ArtifactCorrupt extends KeelError {
+  constructor(
+    readonly uri: string,
+    message: string,
+  ) {
+    super('ArtifactCorrupt', message);
+  }
+}
+
+export class ArtifactNotFound extends KeelError {
+  constructor(readonly uri: string) {
+    super('ArtifactNotFound', `artifact not found: ${uri}`);
+  }
+}
+
+/** A required local component is missing or cannot start; the message says what to do. */
+export class StackError extends KeelError {
+  constructor(message: string) {
+    super('StackError', message);
+  }
+}

@@ -1,0 +1,24 @@
+import { readFile } from 'node:fs/promises';
+import { Client, Connection, type TLSConfig } from '@temporalio/client';
+import type { TemporalConfig } from '../lib/config.js';
+
+/** Connection settings shared by clients and workers: address, TLS client certificate or API key. */
+export interface TemporalConnectionOptions {
+  address: string;
+  tls?: TLSConfig | boolean;
+  apiKey?: string;
+}
+
+export async function temporalConnectionOptions(config: TemporalConfig): Promise<TemporalConnectionOptions> {
+  const tls = config.tls
+    ? { clientCertPair: { crt: await readFile(config.tls.certPath), key: await readFile(config.tls.keyPath) } }
+    : config.apiKey
+      ? true
+      : undefined;
+  return { address: config.address, tls, apiKey: config.apiKey };
+}
+
+export async function connectTemporalClient(config: TemporalConfig): Promise<Client> {
+  const connection = await Connection.connect(await temporalConnectionOptions(config));
+  return new Client({ connection, namespace: config.namespace });
+}

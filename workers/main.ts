@@ -1,0 +1,35 @@
+import { NativeConnection } from '@temporalio/worker';
+import type { KeelConfig } from '../lib/config.js';
+import { openArtifactStore } from '../stores/artifacts/index.js';
+import { createDb } from '../stores/db.js';
+import { temporalConnectionOptions } from '../stores/temporal.js';
+import { bundleWorkflows, createKeelWorker } from './create-workers.js';
+
+export interface RunWorkersOptions {
+  config: KeelConfig;
+  queues: readonly string[];
+  log?: (line: string) => void;
+}
+
+/**
+ * Runs one worker per task queue until SIGINT/SIGTERM (the Temporal runtime handles those: it
+ * stops polling and gives in-flight activities `shutdownGraceTime` to finish).
+ */
+export async function runWorkers({ config, queues, log = console.error }: RunWorkersOptions): Promise<void> {
+  const connection = await NativeConnection.connect(await temporalConnectionOptions(config.temporal));
+  const db = createDb({ url: config.database.url, applicationName: 'keel-worker' });
+  try {
+    const deps = { db, artifacts: openArtifactStore(config.artifacts) };
+    const workflowBundle = await bundleWorkflows();
+    const workers = await Promise.all(
+      queues.map((taskQueue) =>
+        createKeelWorker({ connection, namespace: config.temporal.namespace, taskQueue, workflowBundle, deps }),
+      ),
+    );
+    log(`workers polling task queues ${queues.join(', ')} on ${config.temporal.address} (${config.temporal.namespace})`);
+    await Promise.all(workers.map((worker) => worker.run()));
+  } finally {
+    await db.end();
+    await connection.close();
+  }
+}

@@ -1,0 +1,2 @@
+// Every workflow type the `keel` and `keel-training` workers register.
+export { stackCheck } from './stack-check.js';

@@ -1,0 +1,19 @@
+import { ApplicationFailure } from '@temporalio/workflow';
+import type { z } from 'zod';
+import { describeZodError } from '../lib/validation.js';
+
+/**
+ * Validates workflow input as the workflow's first step. Bad input can never succeed on retry,
+ * so it fails the workflow at once with a non-retryable `InvalidInput` naming the field.
+ */
+export function parseWorkflowInput<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
+  const parsed = schema.safeParse(raw ?? {});
+  if (parsed.success) return parsed.data;
+  const problem = describeZodError(parsed.error);
+  throw ApplicationFailure.create({
+    type: 'InvalidInput',
+    message: problem.message,
+    nonRetryable: true,
+    details: [{ field: problem.field }],
+  });
+}
