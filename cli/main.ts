@@ -12,7 +12,6 @@ export function buildProgram(): Command {
   const program = new Command('keel')
     .description('Workflow-as-code MLOps on Temporal: training pipelines, gated rollouts, drift-triggered retraining.')
     .version('0.1.0')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ outputError: () => undefined });
   program.addCommand(upCommand());
@@ -33,7 +32,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return EXIT.ok; // --help, --version
-      process.stderr.write(`keel: ${error.message.replace(/^error: /, '')}\n`);
+      process.stderr.write(`keel: ${error.message.replace(/^error: /, '')} (see keel --help)\n`);
       return EXIT.usage;
     }
     if (error instanceof InvalidInput) {

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
+import { Worker } from '@temporalio/worker';
+import type { StackCheckResult } from '../../lib/schemas/stack-check.js';
+import { FsArtifactStore } from '../../stores/artifacts/index.js';
+import { createDb, type Db } from '../../stores/db.js';
+import { migrate } from '../../stores/migrate.js';
+import { WORKFLOWS_PATH } from '../../workers/create-workers.js';
+import { freshDatabase, testDatabaseUrl, uniqueTaskQueue } from '../helpers/services.js';
+import { testClient, withWorkers } from '../helpers/workers.js';
+
+const REPLAY_DIR = fileURLToPath(new URL('../replay/', import.meta.url));
+
+describe('stackCheck workflow (real Temporal, Postgres and artifact store)', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let db: Db;
+  let artifacts: FsArtifactStore;
+  let client: Client;
+
+  before(async () => {
+    database = await freshDatabase(await testDatabaseUrl());
+    await migrate(database.url);
+    db = createDb({ url: database.url });
+    artifacts = new FsArtifactStore(mkdtempSync(path.join(os.tmpdir(), 'keel-stack-check-')));
+    client = await testClient();
+  });
+  after(async () => {
+    await db?.end();
+    await client?.connection.close();
+    await database?.drop();
+  });
+
+  it('runs an activity on each task queue that writes an artifact and a Postgres row', async () => {
+    const queues = [uniqueTaskQueue('keel'), uniqueTaskQueue('keel-training')];
+    const workflowId = `stack-check-${queues[0]}`;
+    const result: StackCheckResult = await withWorkers(queues, { db, artifacts }, () =>
+      client.workflow.execute('stackCheck', { taskQueue: queues[0]!, workflowId, args: [{ queues }] }),
+    );
+    assert.equal(result.workflowId, workflowId);
+    assert.deepEqual(result.checks.map((c) => c.taskQueue), queues);
+    for (const check of result.checks) {
+      const report = JSON.parse((await artifacts.getBytes(check.artifact.sha256)).toString()) as Record<string, string>;
+      assert.equal(report.taskQueue, check.taskQueue);
+      assert.equal(report.workflowId, workflowId);
+    }
+    const { rows } = await db.query<{ task_queue: string; artifact_sha256: string }>(
+      'SELECT task_queue, artifact_sha256 FROM stack_checks WHERE workflow_id = $1 ORDER BY task_queue',
+      [workflowId],
+    );
+    assert.deepEqual(
+      rows,
+      result.checks
+        .map((c) => ({ task_queue: c.taskQueue, artifact_sha256: c.artifact.sha256 }))
+        .sort((a, b) => a.task_queue.localeCompare(b.task_queue)),
+    );
+  });
+
+  it('fails at once with a non-retryable InvalidInput naming the field', async () => {
+    const queue = uniqueTaskQueue('keel');
+    const error = await withWorkers([queue], { db, artifacts }, () =>
+      client.workflow
+        .execute('stackCheck', { taskQueue: queue, workflowId: `bad-input-${queue}`, args: [{ queues: [] }] })
+        .then(() => assert.fail('the workflow should have failed'), (e: unknown) => e),
+    );
+    assert.ok(error instanceof WorkflowFailedError);
+    assert.ok(error.cause instanceof ApplicationFailure);
+    assert.equal(error.cause.type, 'InvalidInput');
+    assert.equal(error.cause.nonRetryable, true);
+    assert.equal(error.cause.message, 'queues: name at least one task queue');
+  });
+
+  it('rejects unknown fields instead of ignoring a typo', async () => {
+    const queue = uniqueTaskQueue('keel');
+    const error = await withWorkers([queue], { db, artifacts }, () =>
+      client.workflow
+        .execute('stackCheck', { taskQueue: queue, workflowId: `typo-${queue}`, args: [{ queuse: ['x'] }] })
+        .then(() => assert.fail('the workflow should have failed'), (e: unknown) => e),
+    );
+    assert.ok(error instanceof WorkflowFailedError && error.cause instanceof ApplicationFailure);
+    assert.match(error.cause.message, /queuse/);
+  });
+
+  it('a queue with no worker fails after the timeout given in the input', async () => {
+    const queue = uniqueTaskQueue('keel');
+    const orphanQueue = uniqueTaskQueue('nobody-polls');
+    const error = await withWorkers([queue], { db, artifacts }, () =>
+      client.workflow
+        .execute('stackCheck', {
+          taskQueue: queue,
+          workflowId: `orphan-${queue}`,
+          args: [{ queues: [queue, orphanQueue], timeoutSeconds: 2 }],
+        })
+        .then(() => assert.fail('the workflow should have failed'), (e: unknown) => e),
+    );
+    assert.ok(error instanceof WorkflowFailedError);
+    assert.match(String((error.cause?.cause as Error | undefined)?.message ?? error.cause?.message), /timeout|timed out/i);
+  });
+
+  it('replays the committed history of an earlier run', async () => {
+    const history = historyFromJSON(JSON.parse(readFileSync(path.join(REPLAY_DIR, 'stack-check.json'), 'utf8')));
+    await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, 'stack-check-replay');
+  });
+
+  it('replay notices a workflow change that alters history', async () => {
+    const history = historyFromJSON(JSON.parse(readFileSync(path.join(REPLAY_DIR, 'stack-check.json'), 'utf8')));
+    // Drop the first activity's completion, as if the code had scheduled a different command.
+    const events = history.events!.filter((e) => !e.activityTaskScheduledEventAttributes);
+    await assert.rejects(
+      Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, { events }, 'stack-check-replay'),
+    );
+  });
+});

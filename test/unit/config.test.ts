@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../lib/config.js';
+import { InvalidInput } from '../../lib/errors.js';
+
+const load = (env: Record<string, string>) => loadConfig({ env, cwd: '/srv/app' });
+
+describe('loadConfig', () => {
+  it('defaults to the embedded stack under ./.keel', () => {
+    const config = load({});
+    assert.equal(config.home, '/srv/app/.keel');
+    assert.deepEqual(
+      { address: config.temporal.address, embedded: config.temporal.embedded, ui: config.temporal.uiPort },
+      { address: '127.0.0.1:7233', embedded: true, ui: 8233 },
+    );
+    assert.equal(config.database.embedded, true);
+    assert.equal(config.database.url, 'postgres://keel:keel@127.0.0.1:54329/keel');
+    assert.equal(config.artifacts.uri, 'file:///srv/app/.keel/artifacts');
+    assert.deepEqual(config.gateway, { host: '127.0.0.1', port: 8080 });
+  });
+
+  it('uses the servers the environment names', () => {
+    const config = load({
+      TEMPORAL_ADDRESS: 'temporal.internal:7233',
+      TEMPORAL_NAMESPACE: 'ml',
+      DATABASE_URL: 'postgres://u:p@db:5432/keel',
+      KEEL_ARTIFACTS: 's3://models/keel',
+      S3_ENDPOINT: 'http://minio:9000',
+      KEEL_PG_PORT: '6000',
+      PORT: '9090',
+    });
+    assert.equal(config.temporal.embedded, false);
+    assert.equal(config.temporal.namespace, 'ml');
+    assert.equal(config.database.embedded, false);
+    assert.equal(config.database.url, 'postgres://u:p@db:5432/keel');
+    assert.equal(config.artifacts.uri, 's3://models/keel');
+    assert.equal(config.artifacts.s3Endpoint, 'http://minio:9000');
+    assert.equal(config.gateway.port, 9090);
+  });
+
+  it('resolves a relative file:// artifact root against the working folder', () => {
+    assert.equal(load({ KEEL_ARTIFACTS: 'file://data/artifacts' }).artifacts.uri, 'file:///srv/app/data/artifacts');
+  });
+
+  for (const [name, value, expected] of [
+    ['PORT', 'eighty', /PORT/],
+    ['PORT', '70000', /PORT must be between 1 and 65535/],
+    ['KEEL_PG_PORT', '1.5', /KEEL_PG_PORT must be a whole number/],
+    ['DATABASE_URL', 'mysql://x', /DATABASE_URL must start with postgres/],
+    ['KEEL_ARTIFACTS', 'gs://bucket', /KEEL_ARTIFACTS must be a file:\/\/ or s3:\/\/ URI/],
+    ['TEMPORAL_TLS_CERT', '/cert.pem', /TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together/],
+  ] as const) {
+    it(`rejects ${name}=${value} with an error naming it`, () => {
+      assert.throws(
+        () => load({ [name]: value }),
+        (error: unknown) => error instanceof InvalidInput && expected.test(error.message) && error.field === name,
+      );
+    });
+  }
+});
