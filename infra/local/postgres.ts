@@ -9,6 +9,7 @@ import { EMBEDDED_PG, embeddedDatabaseUrl } from '../../lib/config.js';
 import { StackError } from '../../lib/errors.js';
 import { waitForDatabase } from '../../stores/db.js';
 import { assertPortFree } from './ports.js';
+import { isAlive } from './processes.js';
 
 const execFile = promisify(execFileCb);
 const isRoot = () => process.getuid?.() === 0;
@@ -91,7 +92,14 @@ export class LocalPostgres {
   /** Fast shutdown: open sessions are rolled back, committed data is kept. */
   async stop(): Promise<void> {
     const asOwner = this.owner ? { uid: this.owner.uid, gid: this.owner.gid } : {};
+    const postmaster = await readFile(path.join(this.dataDir, 'postmaster.pid'), 'utf8').then(
+      (text) => Number(text.split('\n')[0]),
+      () => undefined,
+    );
     await execFile(this.pgCtl, ['stop', '-D', this.dataDir, '-m', 'fast', '-w', '-t', '60'], asOwner).catch(() => undefined);
+    // pg_ctl returns once the pid file is gone; the postmaster exits a moment later.
+    const deadline = Date.now() + 10_000;
+    while (postmaster && isAlive(postmaster) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   }
 }
 
