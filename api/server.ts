@@ -1,4 +1,5 @@
 import { serve, type ServerType } from '@hono/node-server';
+import { pino } from 'pino';
 import type { KeelConfig } from '../lib/config.js';
 import { openArtifactStore } from '../stores/artifacts/index.js';
 import { createDb } from '../stores/db.js';
@@ -13,7 +14,9 @@ export interface RunningGateway {
 export async function startGateway(config: KeelConfig): Promise<RunningGateway> {
   const db = createDb({ url: config.database.url, applicationName: 'keel-gateway' });
   const artifacts = openArtifactStore(config.artifacts);
+  const logger = pino({ name: 'keel-gateway' });
   const app = createGatewayApp({
+    logError: (error) => logger.error({ err: error }, 'unhandled error'),
     readiness: [
       { name: 'postgres', probe: async () => void (await db.query('SELECT 1')) },
       { name: 'artifacts', probe: async () => void (await artifacts.stat('0'.repeat(64))) },
@@ -24,9 +27,11 @@ export async function startGateway(config: KeelConfig): Promise<RunningGateway> 
     const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s));
     s.once('error', reject);
   });
+  logger.info({ host, port }, 'gateway listening');
   return {
     url: `http://${host}:${port}`,
     close: async () => {
+      logger.info('draining: no new connections, finishing requests in flight');
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await db.end();
     },
