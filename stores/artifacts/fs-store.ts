@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { ArtifactNotFound } from '../../lib/errors.js';
 import { isSha256 } from '../../lib/hash.js';
 import type { ArtifactBody, ArtifactRef, ArtifactStore } from './types.js';
-import { assertSha256, downloadVerified, hashingStream, toReadable, verifyingStream } from './verify.js';
+import { assertSha256, downloadVerified, pipeVerified, readAll, hashingStream, toReadable, verifyingStream } from './verify.js';
 
 /**
  * Artifacts as files under `<root>/sha256/<first two hex>/<hex>`. Writes go to a temp file first and
@@ -67,16 +67,11 @@ export class FsArtifactStore implements ArtifactStore {
   async open(sha256: string): Promise<Readable> {
     const ref = await this.stat(sha256);
     if (!ref) throw new ArtifactNotFound(this.uriFor(sha256));
-    const verifier = verifyingStream(ref.uri, sha256);
-    const source = createReadStream(this.pathFor(sha256));
-    source.on('error', (error) => verifier.destroy(error));
-    return source.pipe(verifier);
+    return pipeVerified(createReadStream(this.pathFor(sha256)), verifyingStream(ref.uri, sha256));
   }
 
   async getBytes(sha256: string): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await this.open(sha256)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    return readAll(await this.open(sha256));
   }
 
   async download(sha256: string, destPath: string): Promise<ArtifactRef> {

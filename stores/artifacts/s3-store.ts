@@ -18,7 +18,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { ArtifactNotFound, InvalidInput } from '../../lib/errors.js';
 import { isSha256 } from '../../lib/hash.js';
 import type { ArtifactBody, ArtifactRef, ArtifactStore } from './types.js';
-import { assertSha256, downloadVerified, hashingStream, toReadable, verifyingStream } from './verify.js';
+import { assertSha256, downloadVerified, pipeVerified, readAll, hashingStream, toReadable, verifyingStream } from './verify.js';
 
 /** Objects larger than this go up as multipart uploads. */
 const MULTIPART_THRESHOLD = 64 * 1024 * 1024;
@@ -148,15 +148,11 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async open(sha256: string): Promise<Readable> {
     const { body, size } = await this.getObject(sha256);
-    const verifier = verifyingStream(this.uriFor(sha256), sha256, size);
-    body.on('error', (error) => verifier.destroy(error));
-    return body.pipe(verifier);
+    return pipeVerified(body, verifyingStream(this.uriFor(sha256), sha256, size));
   }
 
   async getBytes(sha256: string): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await this.open(sha256)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    return readAll(await this.open(sha256));
   }
 
   async download(sha256: string, destPath: string): Promise<ArtifactRef> {

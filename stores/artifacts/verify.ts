@@ -74,3 +74,16 @@ export async function downloadVerified(source: Readable, verifier: Transform, de
     throw error;
   }
 }
+
+/** `source` through `verifier`, with a read error on the source surfacing on the returned stream. */
+export function pipeVerified(source: Readable, verifier: Transform): Readable {
+  source.on('error', (error) => verifier.destroy(error));
+  return source.pipe(verifier);
+}
+
+/** The whole stream in memory; a verifying stream's error rejects before any bytes are returned. */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

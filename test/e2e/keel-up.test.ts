@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
@@ -12,6 +11,7 @@ import { freePort } from '../../infra/local/ports.js';
 import { rootDataHome } from '../../infra/local/postgres.js';
 import { isAlive } from '../../infra/local/processes.js';
 import { REPO_ROOT, temporalCliPath } from '../helpers/services.js';
+import { tempDir } from '../helpers/temp.js';
 
 const KEEL = path.join(REPO_ROOT, 'bin', 'keel.js');
 
@@ -84,7 +84,7 @@ async function portFree(port: number): Promise<boolean> {
 }
 
 describe('keel up (the whole local stack on embedded defaults)', () => {
-  const home = path.join(mkdtempSync(path.join(os.tmpdir(), 'keel-up-')), '.keel');
+  const home = path.join(tempDir('keel-up-'), '.keel');
   const pgHome = process.getuid?.() === 0 ? rootDataHome(home) : home;
   after(() => {
     rmSync(path.dirname(home), { recursive: true, force: true });
@@ -146,7 +146,7 @@ describe('keel up (the whole local stack on embedded defaults)', () => {
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     const busy = (holder.address() as net.AddressInfo).port;
     const ports = { ...(await freePorts()), gateway: busy };
-    const home2 = path.join(mkdtempSync(path.join(os.tmpdir(), 'keel-up-busy-')), '.keel');
+    const home2 = path.join(tempDir('keel-up-busy-'), '.keel');
     try {
       const run = new KeelUp(await stackEnv(home2, ports));
       assert.equal(await run.exited, 1);
@@ -161,7 +161,7 @@ describe('keel up (the whole local stack on embedded defaults)', () => {
   });
 
   it('an unreachable DATABASE_URL gives one line saying what to do', async () => {
-    const home3 = path.join(mkdtempSync(path.join(os.tmpdir(), 'keel-up-nodb-')), '.keel');
+    const home3 = path.join(tempDir('keel-up-nodb-'), '.keel');
     try {
       const env = { ...(await stackEnv(home3, await freePorts())), DATABASE_URL: `postgres://keel:secret@127.0.0.1:${await freePort()}/keel` };
       const run = new KeelUp(env);

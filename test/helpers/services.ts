@@ -4,8 +4,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -14,6 +12,7 @@ import { locateBinary, MINIO, TEMPORAL_CLI } from '../../infra/local/pinned-bina
 import { freePort } from '../../infra/local/ports.js';
 import { startMinio } from '../../infra/local/minio.js';
 import { startTemporalDevServer } from '../../infra/local/temporal-server.js';
+import { atExit, tempDir } from './temp.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Pinned binaries are cached per checkout, like `keel up` does. */
@@ -32,17 +31,6 @@ export interface TestS3 {
   bucket: string;
 }
 
-/** Killed synchronously at exit: processes this test process started for itself. */
-const cleanups: Array<() => void> = [];
-process.once('exit', () => cleanups.reverse().forEach((cleanup) => cleanup()));
-
-function scratchDir(prefix: string): string {
-  // As root, embedded Postgres runs as `postgres`, which must reach its folder: /tmp is fine.
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 export function temporalCliPath(): Promise<string> {
   return locateBinary(TEMPORAL_CLI, { binDir: BIN_DIR, progress });
 }
@@ -58,7 +46,7 @@ export function testTemporal(): Promise<TestTemporal> {
     const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
     if (process.env.TEMPORAL_ADDRESS) return { address: process.env.TEMPORAL_ADDRESS, namespace };
     const started = await startTestTemporal();
-    cleanups.push(() => started.kill());
+    atExit(() => started.kill());
     return started;
   })();
   return temporal;
@@ -70,7 +58,7 @@ export async function startTestTemporal(): Promise<TestTemporal & { kill: () => 
     binary: await temporalCliPath(),
     port,
     namespace: 'default',
-    logFile: path.join(scratchDir('keel-test-temporal-'), 'temporal.log'),
+    logFile: path.join(tempDir('keel-test-temporal-'), 'temporal.log'),
   });
   return {
     address: `127.0.0.1:${port}`,
@@ -86,14 +74,14 @@ export function testDatabaseUrl(): Promise<string> {
   database ??= (async () => {
     if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
     const started = await startTestPostgres();
-    cleanups.push(() => started.kill());
+    atExit(() => started.kill());
     return started.url;
   })();
   return database;
 }
 
 export async function startTestPostgres(): Promise<{ url: string; kill: () => void; stop: () => Promise<void> }> {
-  const pgHome = scratchDir('keel-test-pg-');
+  const pgHome = tempDir('keel-test-pg-');
   const port = await freePort();
   const postgres = await LocalPostgres.start({ home: pgHome, pgHome, port });
   return {
@@ -139,14 +127,14 @@ export function testS3(): Promise<TestS3> {
       };
     }
     const started = await startTestMinio();
-    cleanups.push(() => started.kill());
+    atExit(() => started.kill());
     return started;
   })();
   return s3;
 }
 
 export async function startTestMinio(): Promise<TestS3 & { kill: () => void; stop: () => Promise<void> }> {
-  const dir = scratchDir('keel-test-minio-');
+  const dir = tempDir('keel-test-minio-');
   const minio = await startMinio({
     binary: await minioPath(),
     dataDir: path.join(dir, 'data'),

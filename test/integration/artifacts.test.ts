@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { before, describe, it } from 'node:test';
@@ -12,6 +11,7 @@ import { ArtifactCorrupt, ArtifactNotFound, InvalidInput } from '../../lib/error
 import { sha256Hex } from '../../lib/hash.js';
 import { FsArtifactStore, S3ArtifactStore, type ArtifactStore } from '../../stores/artifacts/index.js';
 import { testS3 } from '../helpers/services.js';
+import { tempDir } from '../helpers/temp.js';
 
 interface Backend {
   name: string;
@@ -23,7 +23,7 @@ interface Backend {
 const backends: Backend[] = [
   {
     name: 'filesystem',
-    create: async () => new FsArtifactStore(mkdtempSync(path.join(os.tmpdir(), 'keel-artifacts-'))),
+    create: async () => new FsArtifactStore(tempDir('keel-artifacts-')),
     overwrite: async (store, sha256, bytes) => {
       const file = fileURLToPath(store.uriFor(sha256));
       await chmod(file, 0o644);
@@ -111,7 +111,7 @@ for (const backend of backends) {
     it('downloads to a path only once the content checks out', async () => {
       const bytes = Buffer.from('bundle for the gateway');
       const ref = await store.put(bytes);
-      const dest = path.join(mkdtempSync(path.join(os.tmpdir(), 'keel-dl-')), 'nested', 'model.onnx');
+      const dest = path.join(tempDir('keel-dl-'), 'nested', 'model.onnx');
       assert.deepEqual(await store.download(ref.sha256, dest), ref);
       assert.deepEqual(readFileSync(dest), bytes);
     });
@@ -123,7 +123,7 @@ for (const backend of backends) {
       corrupted[3] = (corrupted[3] ?? 0) ^ 0xff;
       await backend.overwrite(store, ref.sha256, corrupted);
       await assert.rejects(store.getBytes(ref.sha256), (error: unknown) => error instanceof ArtifactCorrupt && error.message.includes(ref.uri));
-      const dest = path.join(mkdtempSync(path.join(os.tmpdir(), 'keel-dl-')), 'model.onnx');
+      const dest = path.join(tempDir('keel-dl-'), 'model.onnx');
       await assert.rejects(store.download(ref.sha256, dest), ArtifactCorrupt);
       assert.equal(existsSync(dest), false, 'a corrupt download must leave nothing behind');
       const stream = await store.open(ref.sha256);
@@ -148,7 +148,7 @@ for (const backend of backends) {
 
 describe('filesystem store specifics', () => {
   it('makes stored files read-only and leaves no temp files behind', async () => {
-    const root = mkdtempSync(path.join(os.tmpdir(), 'keel-artifacts-'));
+    const root = tempDir('keel-artifacts-');
     const store = new FsArtifactStore(root);
     const ref = await store.put(Buffer.from('immutable'));
     const { statSync, readdirSync } = await import('node:fs');

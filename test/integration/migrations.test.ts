@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { cpSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate, MIGRATIONS_DIR, readMigrations } from '../../stores/migrate.js';
 import { freshDatabase, testDatabaseUrl } from '../helpers/services.js';
+import { tempDir } from '../helpers/temp.js';
 
 /** The machine's PostgreSQL 15 (CI has one); skipped with a reason where there is none. */
 const PG15_URL = process.env.KEEL_TEST_PG15_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -33,7 +33,7 @@ async function query<T extends pg.QueryResultRow>(url: string, sql: string): Pro
 }
 
 function migrationsCopy(extra: Record<string, string>): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'keel-migrations-'));
+  const dir = tempDir('keel-migrations-');
   cpSync(MIGRATIONS_DIR, dir, { recursive: true });
   for (const [name, sql] of Object.entries(extra)) writeFileSync(path.join(dir, name), sql);
   return dir;

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +15,7 @@ import { migrate } from '../../stores/migrate.js';
 import { WORKFLOWS_PATH } from '../../workers/create-workers.js';
 import { freshDatabase, testDatabaseUrl, uniqueTaskQueue } from '../helpers/services.js';
 import { testClient, withWorkers } from '../helpers/workers.js';
+import { tempDir } from '../helpers/temp.js';
 
 const REPLAY_DIR = fileURLToPath(new URL('../replay/', import.meta.url));
 
@@ -29,7 +29,7 @@ describe('stackCheck workflow (real Temporal, Postgres and artifact store)', () 
     database = await freshDatabase(await testDatabaseUrl());
     await migrate(database.url);
     db = createDb({ url: database.url });
-    artifacts = new FsArtifactStore(mkdtempSync(path.join(os.tmpdir(), 'keel-stack-check-')));
+    artifacts = new FsArtifactStore(tempDir('keel-stack-check-'));
     client = await testClient();
   });
   after(async () => {

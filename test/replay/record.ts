@@ -3,9 +3,7 @@
  * test. Run again only on purpose (a new history is a new compatibility promise):
  *   node --import tsx test/replay/record.ts
  */
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { FsArtifactStore } from '../../stores/artifacts/index.js';
@@ -13,11 +11,12 @@ import { createDb } from '../../stores/db.js';
 import { migrate } from '../../stores/migrate.js';
 import { freshDatabase, testDatabaseUrl } from '../helpers/services.js';
 import { testClient, withWorkers } from '../helpers/workers.js';
+import { tempDir } from '../helpers/temp.js';
 
 const database = await freshDatabase(await testDatabaseUrl());
 await migrate(database.url);
 const db = createDb({ url: database.url });
-const artifacts = new FsArtifactStore(mkdtempSync(path.join(os.tmpdir(), 'keel-record-')));
+const artifacts = new FsArtifactStore(tempDir('keel-record-'));
 const client = await testClient();
 const queues = ['keel', 'keel-training'];
 const workflowId = 'stack-check-replay';

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { StackError } from '../../lib/errors.js';
 import { locateBinary, TEMPORAL_CLI } from '../../infra/local/pinned-binaries.js';
+import { tempDir } from '../helpers/temp.js';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'keel-bin-test-'));
+const dir = tempDir('keel-bin-test-');
 function fakeExecutable(name: string): string {
   const file = path.join(dir, name);
   writeFileSync(file, '#!/bin/sh\necho fake\n');
@@ -29,7 +29,7 @@ describe('locateBinary', () => {
   });
 
   it('finds it on PATH next', async () => {
-    const onPath = mkdtempSync(path.join(os.tmpdir(), 'keel-path-'));
+    const onPath = tempDir('keel-path-');
     const file = path.join(onPath, 'temporal');
     writeFileSync(file, '#!/bin/sh\n');
     chmodSync(file, 0o755);
@@ -37,7 +37,7 @@ describe('locateBinary', () => {
   });
 
   it('uses the cached build only when it was built for the pinned version', async () => {
-    const binDir = mkdtempSync(path.join(os.tmpdir(), 'keel-cache-'));
+    const binDir = tempDir('keel-cache-');
     const cached = path.join(binDir, 'temporal');
     writeFileSync(cached, '#!/bin/sh\n');
     chmodSync(cached, 0o755);
@@ -54,7 +54,7 @@ describe('locateBinary', () => {
       const { port } = server.address() as { port: number };
       process.env.KEEL_TEMPORAL_RELEASE_BASE = `http://127.0.0.1:${port}`;
       try {
-        const binDir = mkdtempSync(path.join(os.tmpdir(), 'keel-empty-'));
+        const binDir = tempDir('keel-empty-');
         await assert.rejects(locateBinary(TEMPORAL_CLI, { binDir, env: { PATH: '' } }), (error: unknown) => {
           assert.ok(error instanceof StackError);
           assert.equal(error.message.split('\n').length, 1);
