@@ -14,11 +14,14 @@ export function upCommand(): Command {
       const stopOn = (signal: NodeJS.Signals) => {
         if (signalled) return;
         signalled = signal;
-        progress(`${signal} received, stopping (gateway, workers, Temporal, Postgres)`);
+        progress(`${signal} received, stopping the gateway, workers, Temporal and Postgres`);
         void stack.stop();
       };
-      process.on('SIGINT', stopOn);
-      process.on('SIGTERM', stopOn);
+      // A closed terminal or pipe must not kill the launcher before it has stopped what it started.
+      process.stdout.on('error', () => undefined);
+      process.stderr.on('error', () => undefined);
+      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, stopOn);
+      process.on('exit', () => stack.stopNow());
       let info: LocalStackInfo;
       try {
         info = await stack.start();

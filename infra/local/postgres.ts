@@ -1,4 +1,4 @@
-import { execFile as execFileCb } from 'node:child_process';
+import { execFile as execFileCb, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chown, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -87,6 +87,12 @@ export class LocalPostgres {
     await waitForDatabase(embeddedDatabaseUrl(options.port, 'postgres'), 30_000);
     await ensureDatabase(embeddedDatabaseUrl(options.port, 'postgres'), EMBEDDED_PG.database);
     return new LocalPostgres(url, dataDir, logFile, bins.pg_ctl, owner, running);
+  }
+
+  /** The same fast shutdown, blocking: for `exit` handlers, which cannot wait for promises. */
+  stopSync(): void {
+    const asOwner = this.owner ? { uid: this.owner.uid, gid: this.owner.gid } : {};
+    spawnSync(this.pgCtl, ['stop', '-D', this.dataDir, '-m', 'fast', '-w', '-t', '30'], { ...asOwner, stdio: 'ignore' });
   }
 
   /** Fast shutdown: open sessions are rolled back, committed data is kept. */

@@ -65,6 +65,11 @@ export class ManagedProcess {
     return this.exited;
   }
 
+  /** Sends `signal` to the whole group without waiting (for `exit` handlers, which cannot wait). */
+  signal(signal: NodeJS.Signals): void {
+    if (this.running) killGroup(this.pid, signal);
+  }
+
   /** Sends `signal` to the whole group, escalating to SIGKILL after `graceMs`. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 15_000): Promise<void> {
     if (!this.running) return;

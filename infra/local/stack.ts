@@ -32,6 +32,8 @@ export interface LocalStackInfo {
 interface Stoppable {
   name: string;
   stop: () => Promise<void>;
+  /** Best effort without waiting on promises, for a launcher that is exiting abruptly. */
+  stopNow: () => void;
 }
 
 /**
@@ -73,6 +75,14 @@ export class LocalStack {
       await this.stopStarted();
     })();
     return this.stopping;
+  }
+
+  /**
+   * For `process.on('exit')`: whatever is still running is told to stop, synchronously, so that
+   * even a launcher that crashes leaves no orphans behind.
+   */
+  stopNow(): void {
+    for (let step = this.started.pop(); step; step = this.started.pop()) step.stopNow();
   }
 
   private async stopStarted(): Promise<void> {
@@ -164,7 +174,7 @@ export class LocalStack {
       port: config.database.embeddedPort,
       progress,
     });
-    this.started.push({ name: 'PostgreSQL', stop: () => postgres.stop() });
+    this.started.push({ name: 'PostgreSQL', stop: () => postgres.stop(), stopNow: () => postgres.stopSync() });
     if (postgres.adopted) progress(`PostgreSQL was already running from ${postgres.dataDir}; using it`);
     return { url: postgres.url, dataDir: postgres.dataDir };
   }
@@ -186,7 +196,11 @@ export class LocalStack {
         runDir,
       });
       this.children.push(server);
-      this.started.push({ name: 'Temporal dev server', stop: () => server.stop('SIGTERM', 20_000) });
+      this.started.push({
+        name: 'Temporal dev server',
+        stop: () => server.stop('SIGTERM', 20_000),
+        stopNow: () => server.signal('SIGTERM'),
+      });
     }
     let connection: Connection;
     try {
@@ -220,7 +234,7 @@ export class LocalStack {
       env,
     });
     this.children.push(child);
-    this.started.push({ name, stop: () => child.stop('SIGTERM', graceMs) });
+    this.started.push({ name, stop: () => child.stop('SIGTERM', graceMs), stopNow: () => child.signal('SIGTERM') });
   }
 
   private async runStackCheck(): Promise<StackCheckResult> {
