@@ -24,11 +24,6 @@ export interface BinMapperJson {
   thresholds: Array<Array<number | string>>;
 }
 
-/** Number of non-missing bins of feature `f` (at least 1). */
-export function nBinsNonMissing(mapper: BinMapper, f: number): number {
-  return mapper.thresholds[f]!.length + 1;
-}
-
 /**
  * A feature-major float32 copy of the rows `rows` of `x` (all when undefined): feature f of
  * row i at f · n + i. Float32 because that is what ONNX Runtime compares; one pass over x.

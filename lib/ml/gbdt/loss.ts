@@ -19,11 +19,11 @@ export function logOdds(y: Labels, w: Float64Array | undefined): number {
 
 /**
  * Gradient p − y and hessian p(1 − p) of the loss in z, times the row's weight (interleaved per
- * row: gradient at 2i, hessian at 2i + 1), from each row's
+ * row: gradient at 2i, hessian at 2i + 1, stored as float32), from each row's
  * odds against, e = exp(−z): p = 1 / (1 + e). Training tracks e rather than z so that a tree
  * costs one exp per leaf (e · exp(−leaf value)) instead of one per row.
  */
-export function computeGradients(oddsAgainst: Float64Array, y: Labels, w: Float64Array | undefined, gradHess: Float64Array): void {
+export function computeGradients(oddsAgainst: Float64Array, y: Labels, w: Float64Array | undefined, gradHess: Float32Array): void {
   for (let i = 0; i < oddsAgainst.length; i++) {
     const p = 1 / (1 + oddsAgainst[i]!);
     const wi = w ? w[i]! : 1;

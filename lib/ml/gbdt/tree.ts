@@ -74,12 +74,6 @@ export function treeFromJson(json: TreeJson, nFeatures: number, field: string): 
   return tree;
 }
 
-export function countLeaves(tree: Tree): number {
-  let leaves = 0;
-  for (let i = 0; i < tree.feature.length; i++) if (tree.feature[i] === -1) leaves++;
-  return leaves;
-}
-
 /**
  * The leaf (node index) of each row of column-major `binned` (nRows rows), using the split bins
  * `bin` the tree was grown with.
