@@ -20,10 +20,7 @@ import { ArtifactCorrupt, InvalidInput } from '../../lib/errors.js';
 import { FsArtifactStore } from '../../stores/artifacts/fs-store.js';
 import { getTable, putTable, readTable, writeTable } from '../../stores/datasets.js';
 import { tempDir } from '../helpers/temp.js';
-
-function contents(table: Table): Array<[string, string, unknown[]]> {
-  return table.columns.map((c) => [c.name, c.type, columnValues(c)]);
-}
+import { tableContents } from '../helpers/tables.js';
 
 function sample(rows: number): Table {
   const maybe = <T>(i: number, value: T): T | null => (i % 7 === 2 ? null : value);
@@ -45,7 +42,7 @@ describe('tables in the artifact store', () => {
     assert.equal(ref.uri, store.uriFor(ref.sha256));
     assert.equal(readFileSync(fileURLToPath(ref.uri)).subarray(0, 4).toString(), 'PAR1');
     assert.deepEqual(await getTable(store, ref), table);
-    assert.deepEqual(contents(await getTable(store, ref.sha256)), contents(table));
+    assert.deepEqual(tableContents(await getTable(store, ref.sha256)), tableContents(table));
     // Same table, same bytes, same artifact.
     assert.deepEqual(await putTable(store, sample(300)), ref);
   });
@@ -56,9 +53,9 @@ describe('tables in the artifact store', () => {
     const ref = await putTable(store, table, { format: 'csv' });
     assert.equal(readFileSync(fileURLToPath(ref.uri), 'utf8').split('\n')[0], 'customer_id,event_timestamp,spend,autopay,plan');
     const back = await getTable(store, ref, { csv: { schema: schemaOf(table) } });
-    assert.deepEqual(contents(back), contents(table));
+    assert.deepEqual(tableContents(back), tableContents(table));
     // Without a schema the values still say their types.
-    assert.deepEqual(contents(await getTable(store, ref)), contents(table));
+    assert.deepEqual(tableContents(await getTable(store, ref)), tableContents(table));
   });
 
   it('refuses a corrupted CSV artifact instead of returning a table', async () => {
@@ -93,8 +90,8 @@ describe('tables in local files', () => {
     assert.deepEqual(await readTable(parquetPath), table);
     const csvUri = pathToFileURL(path.join(dir, 'train.csv')).href;
     await writeTable(csvUri, table);
-    assert.deepEqual(contents(await readTable(csvUri)), contents(table));
-    assert.deepEqual(contents(await readTable(path.join(dir, 'train.csv'), { csv: { schema: schemaOf(table) } })), contents(table));
+    assert.deepEqual(tableContents(await readTable(csvUri)), tableContents(table));
+    assert.deepEqual(tableContents(await readTable(path.join(dir, 'train.csv'), { csv: { schema: schemaOf(table) } })), tableContents(table));
     assert.deepEqual(
       (await readTable(parquetPath, { columns: ['plan', 'spend'] })).columns.map((c) => c.name),
       ['plan', 'spend'],
@@ -113,13 +110,13 @@ describe('tables in local files', () => {
     await writeFile(file, text);
     const table = await readTable(file);
     assert.equal(table.rowCount, 60_000);
-    assert.deepEqual(contents(table).map(([name, type]) => [name, type]), [
+    assert.deepEqual(tableContents(table).map(([name, type]) => [name, type]), [
       ['id', 'number'],
       ['amount', 'number'],
       ['country', 'category'],
       ['ok', 'boolean'],
     ]);
-    assert.deepEqual(contents(table), contents(parseCsv(text)));
+    assert.deepEqual(tableContents(table), tableContents(parseCsv(text)));
     assert.equal(columnValues(getColumn(table, 'amount'))[97], null);
     assert.equal(columnValues(getColumn(table, 'amount'))[59_999], 22199.63);
   });

@@ -15,11 +15,7 @@ import {
   timestampColumn,
 } from '../../lib/data/table.js';
 import { InvalidInput } from '../../lib/errors.js';
-
-/** Every column as [name, type, values], to compare tables including types and nulls. */
-function contents(table: Table): Array<[string, string, unknown[]]> {
-  return table.columns.map((c) => [c.name, c.type, columnValues(c)]);
-}
+import { tableContents } from '../helpers/tables.js';
 
 function types(table: Table): Record<string, string> {
   return Object.fromEntries(table.columns.map((c) => [c.name, c.type]));
@@ -101,7 +97,7 @@ describe('CSV type inference', () => {
     const column = (values: string[], last: string) => ['v', ...values, '""', last].join('\n');
     for (const values of [numbers, stamps, flags]) {
       const t = parseCsv(column(values, 'other') + '\n');
-      assert.deepEqual(contents(t), [['v', 'category', [...values, null, 'other']]]);
+      assert.deepEqual(tableContents(t), [['v', 'category', [...values, null, 'other']]]);
       const typed = parseCsv(column(values, '') + '\n');
       assert.notEqual(typed.columns[0]?.type, 'category');
     }
@@ -109,18 +105,18 @@ describe('CSV type inference', () => {
 
   it('turns booleans mixed with 0/1 into a category, and keeps unusual casings as text', () => {
     const t = parseCsv('b\ntrue\n1\nTrue\n');
-    assert.deepEqual(contents(t), [['b', 'category', ['true', '1', 'True']]]);
+    assert.deepEqual(tableContents(t), [['b', 'category', ['true', '1', 'True']]]);
     assert.equal(parseCsv('b\ntRuE\n').columns[0]?.type, 'category');
   });
 
   it('reads extra null texts when asked', () => {
     const t = parseCsv('x,y\nNA,a\n2,null\n', { nullValues: ['NA', 'null'] });
-    assert.deepEqual(contents(t), [
+    assert.deepEqual(tableContents(t), [
       ['x', 'number', [null, 2]],
       ['y', 'category', ['a', null]],
     ]);
     // Without nullValues, NA is just text.
-    assert.deepEqual(contents(parseCsv('x\nNA\n2\n')), [['x', 'category', ['NA', '2']]]);
+    assert.deepEqual(tableContents(parseCsv('x\nNA\n2\n')), [['x', 'category', ['NA', '2']]]);
   });
 
   it('rejects impossible dates as timestamps', () => {
@@ -136,7 +132,7 @@ describe('CSV type inference', () => {
 describe('CSV explicit schema', () => {
   it('overrides inference: numeric-looking ids stay text', () => {
     const t = parseCsv('id,score\n007,1\n010,0\n', { schema: { id: 'category', score: 'boolean' } });
-    assert.deepEqual(contents(t), [
+    assert.deepEqual(tableContents(t), [
       ['id', 'category', ['007', '010']],
       ['score', 'boolean', [true, false]],
     ]);
@@ -184,7 +180,7 @@ describe('CSV structure errors', () => {
 
   it('strips a byte-order mark and accepts another delimiter', () => {
     const t = parseCsv('\ufeffa;b\n1;x\n', { delimiter: ';' });
-    assert.deepEqual(contents(t), [
+    assert.deepEqual(tableContents(t), [
       ['a', 'number', [1]],
       ['b', 'category', ['x']],
     ]);
@@ -214,7 +210,7 @@ describe('CSV writing and round trips', () => {
 
   it('round-trips types and nulls with the schema', () => {
     const back = parseCsv(tableToCsv(table), { schema: schemaOf(table) });
-    assert.deepEqual(contents(back), contents(table));
+    assert.deepEqual(tableContents(back), tableContents(table));
   });
 
   it('round-trips by inference when the values say their type', () => {
@@ -224,14 +220,14 @@ describe('CSV writing and round trips', () => {
       booleanColumn('ok', [null, true, false]),
       timestampColumn('at', [null, 1_700_000_000_123, 0]),
     ]);
-    assert.deepEqual(contents(parseCsv(tableToCsv(plain))), contents(plain));
+    assert.deepEqual(tableContents(parseCsv(tableToCsv(plain))), tableContents(plain));
   });
 
   it('keeps null rows of a one-column table (no blank lines)', () => {
     const one = createTable([numberColumn('x', [null, 1, null])]);
     const csv = tableToCsv(one);
     assert.equal(csv, 'x\n""\n1\n""\n');
-    assert.deepEqual(contents(parseCsv(csv)), contents(one));
+    assert.deepEqual(tableContents(parseCsv(csv)), tableContents(one));
   });
 
   it('writes in chunks of rows, header first', () => {
@@ -250,19 +246,19 @@ describe('CSV streaming', () => {
   const text = rows.join('\n') + '\n';
 
   it('reads a stream into the same table as parseCsv, whatever the chunking', async () => {
-    const expected = contents(parseCsv(text));
+    const expected = tableContents(parseCsv(text));
     assert.deepEqual(types(parseCsv(text)), { name: 'category', value: 'number', seen: 'timestamp', ok: 'boolean' });
     for (const size of [1, 7, 4096]) {
-      assert.deepEqual(contents(await readCsvStream(chunked(text, size))), expected, `chunks of ${size} bytes`);
+      assert.deepEqual(tableContents(await readCsvStream(chunked(text, size))), expected, `chunks of ${size} bytes`);
     }
-    assert.deepEqual(contents(await readCsvStream((async function* () { yield text; })())), expected);
+    assert.deepEqual(tableContents(await readCsvStream((async function* () { yield text; })())), expected);
   });
 
   it('streams row batches with types kept from batch to batch', async () => {
     const batches = await collect(readCsvBatches(chunked(text, 1000), { batchRows: 200 }));
     assert.deepEqual(batches.map((b) => b.rowCount), [200, 200, 100]);
     for (const batch of batches) assert.deepEqual(types(batch), { name: 'category', value: 'number', seen: 'timestamp', ok: 'boolean' });
-    const all = contents(parseCsv(text));
+    const all = tableContents(parseCsv(text));
     const joined = batches.flatMap((b) => columnValues(getColumn(b, 'value')));
     assert.deepEqual(joined, all[1]![2]);
   });

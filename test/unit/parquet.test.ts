@@ -14,10 +14,7 @@ import {
   timestampColumn,
 } from '../../lib/data/table.js';
 import { InvalidInput } from '../../lib/errors.js';
-
-function contents(table: Table): Array<[string, string, unknown[]]> {
-  return table.columns.map((c) => [c.name, c.type, columnValues(c)]);
-}
+import { tableContents } from '../helpers/tables.js';
 
 function sample(rows: number): Table {
   const pick = <T>(i: number, value: T): T | null => (i % 5 === 3 ? null : value);
@@ -34,7 +31,7 @@ describe('Parquet round trip', () => {
   it('keeps every type and every null, codes included', async () => {
     const table = sample(23);
     const back = await readParquet(tableToParquet(table));
-    assert.deepEqual(contents(back), contents(table));
+    assert.deepEqual(tableContents(back), tableContents(table));
     assert.deepEqual(back, table);
   });
 
@@ -57,7 +54,7 @@ describe('Parquet round trip', () => {
     const table = sample(1000);
     const back = await readParquet(tableToParquet(table, { rowGroupRows: 64 }));
     assert.equal(parquetMetadata(tableToParquet(table, { rowGroupRows: 64 }).buffer as ArrayBuffer).row_groups.length, 16);
-    assert.deepEqual(contents(back), contents(table));
+    assert.deepEqual(tableContents(back), tableContents(table));
   });
 
   it('round-trips an empty table with its column types', async () => {
@@ -92,7 +89,7 @@ describe('Parquet round trip', () => {
     const padded = new Uint8Array(bytes.length + 10);
     padded.set(bytes, 7);
     const back = await readParquet(padded.subarray(7, 7 + bytes.length));
-    assert.deepEqual(contents(back), contents(sample(5)));
+    assert.deepEqual(tableContents(back), tableContents(sample(5)));
   });
 });
 
@@ -115,7 +112,7 @@ describe('Parquet from other writers', () => {
       ],
     });
     const back = await readParquet(new Uint8Array(buffer));
-    assert.deepEqual(contents(back), [
+    assert.deepEqual(tableContents(back), [
       ['i32', 'number', [1, null, -3]],
       ['i64', 'number', [10, 20, null]],
       ['f32', 'number', [0.5, null, 2.25]],
@@ -128,7 +125,7 @@ describe('Parquet from other writers', () => {
         { name: 'us', type: 'INT64', repetition_type: 'OPTIONAL', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' } },
       ],
     });
-    assert.deepEqual(contents(await readParquet(new Uint8Array(micros))), [['us', 'timestamp', [1_700_000_000_123, null]]]);
+    assert.deepEqual(tableContents(await readParquet(new Uint8Array(micros))), [['us', 'timestamp', [1_700_000_000_123, null]]]);
   });
 
   it('refuses a JSON column, naming it', async () => {
