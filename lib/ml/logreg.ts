@@ -416,10 +416,16 @@ function newtonSolve(
   theta[cols] = Math.log(positiveWeight / (weightSum - positiveWeight));
   let current = evaluate(theta);
   let iterations = 0;
+  let hessian: Float64Array | undefined;
+  let previousNorm = Infinity;
   while (current.gradientNorm > params.tol && iterations < params.maxIter) {
     iterations++;
-    const hessian = accumulateHessian(design, rows, cols, current.curvature, weightSum, ridge);
-    const step = solveSpd(hessian, current.gradient, d);
+    // Near the optimum the Hessian hardly changes: while steps still shrink the gradient at least
+    // tenfold, reuse it (a chord step costs one pass over the data instead of twenty).
+    const reuse = hessian !== undefined && current.gradientNorm < 1e-4 && current.gradientNorm < 0.1 * previousNorm;
+    if (!reuse) hessian = accumulateHessian(design, rows, cols, current.curvature, weightSum, ridge);
+    previousNorm = current.gradientNorm;
+    const step = solveSpd(hessian!, current.gradient, d);
     let slope = 0;
     for (let k = 0; k < d; k++) {
       step[k] = -step[k]!;
