@@ -9,11 +9,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import type { StackCheckResult } from '../../lib/schemas/stack-check.js';
-import { FsArtifactStore } from '../../stores/artifacts/index.js';
+import { loadConfig } from '../../lib/config.js';
+import { FsArtifactStore, openArtifactStore } from '../../stores/artifacts/index.js';
 import { createDb, type Db } from '../../stores/db.js';
 import { migrate } from '../../stores/migrate.js';
 import { WORKFLOWS_PATH } from '../../workers/create-workers.js';
-import { freshDatabase, testDatabaseUrl, uniqueTaskQueue } from '../helpers/services.js';
+import { freshDatabase, testDatabaseUrl, testS3, uniqueTaskQueue } from '../helpers/services.js';
 import { testClient, withWorkers } from '../helpers/workers.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -61,6 +62,27 @@ describe('stackCheck workflow (real Temporal, Postgres and artifact store)', () 
         .map((c) => ({ task_queue: c.taskQueue, artifact_sha256: c.artifact.sha256 }))
         .sort((a, b) => a.task_queue.localeCompare(b.task_queue)),
     );
+  });
+
+  it('works the same with KEEL_ARTIFACTS=s3://… on an S3-compatible server (MinIO)', async () => {
+    const s3 = await testS3();
+    // The S3 client takes credentials from the environment, as it does in production.
+    process.env.AWS_ACCESS_KEY_ID = s3.accessKey;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.secretKey;
+    const config = loadConfig({
+      env: { KEEL_ARTIFACTS: `s3://${s3.bucket}/stack-check`, S3_ENDPOINT: s3.endpoint, AWS_REGION: s3.region },
+      cwd: '/',
+    });
+    const s3Artifacts = openArtifactStore(config.artifacts);
+    const queues = [uniqueTaskQueue('keel'), uniqueTaskQueue('keel-training')];
+    const result: StackCheckResult = await withWorkers(queues, { db, artifacts: s3Artifacts }, () =>
+      client.workflow.execute('stackCheck', { taskQueue: queues[0]!, workflowId: `s3-${queues[0]}`, args: [{ queues }] }),
+    );
+    for (const check of result.checks) {
+      assert.match(check.artifact.uri, new RegExp(`^s3://${s3.bucket}/stack-check/sha256/`));
+      const report = JSON.parse((await s3Artifacts.getBytes(check.artifact.sha256)).toString()) as Record<string, string>;
+      assert.equal(report.taskQueue, check.taskQueue);
+    }
   });
 
   it('fails at once with a non-retryable InvalidInput naming the field', async () => {
