@@ -4,6 +4,7 @@
  */
 import { InvalidInput } from '../../errors.js';
 import { Random } from '../random.js';
+import { stratifiedTrainTestSplit } from '../split.js';
 import type { Labels } from '../types.js';
 
 export const STREAM = { validation: 0, binning: 1, firstTree: 2 } as const;
@@ -16,30 +17,15 @@ export function stream(seed: number, id: number): Random {
   return new Random((h ^ (h >>> 15)) >>> 0);
 }
 
-/** `fraction` of each class (shuffled with `rng`) to validation, the rest to training; both ascending. */
+/** The early-stopping hold-out: lib/ml/split.ts's stratified split, seeded from this fit's stream. */
 export function stratifiedSplit(y: Labels, fraction: number, rng: Random): { train: Uint32Array; validation: Uint32Array } {
-  const inValidation = new Uint8Array(y.length);
-  let nValidation = 0;
-  for (const label of [0, 1]) {
-    const members: number[] = [];
-    for (let i = 0; i < y.length; i++) if (y[i] === label) members.push(i);
-    rng.shuffle(members);
-    const take = Math.round(fraction * members.length);
-    for (let k = 0; k < take; k++) inValidation[members[k]!] = 1;
-    nValidation += take;
+  try {
+    const { train, test } = stratifiedTrainTestSplit(y, { testFraction: fraction, seed: rng.nextUint32() });
+    return { train, validation: test };
+  } catch (error) {
+    if (error instanceof InvalidInput) throw new InvalidInput(`validationFraction ${fraction}: ${error.message}`, 'validationFraction');
+    throw error;
   }
-  if (nValidation === 0 || nValidation === y.length) {
-    throw new InvalidInput(`validationFraction ${fraction} leaves no validation or no training rows out of ${y.length}`, 'validationFraction');
-  }
-  const train = new Uint32Array(y.length - nValidation);
-  const validation = new Uint32Array(nValidation);
-  let t = 0;
-  let v = 0;
-  for (let i = 0; i < y.length; i++) {
-    if (inValidation[i]) validation[v++] = i;
-    else train[t++] = i;
-  }
-  return { train, validation };
 }
 
 /** max(1, round(fraction × n)) features drawn without replacement, ascending. */
