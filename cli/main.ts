@@ -1,5 +1,4 @@
 import { Command, CommanderError } from 'commander';
-import { loadConfig } from '../lib/config.js';
 import { InvalidInput, KeelError } from '../lib/errors.js';
 import { upCommand } from './commands/up.js';
 import { workerCommand } from './commands/worker.js';
@@ -43,9 +42,4 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`keel: ${message}\n`);
     return EXIT.failure;
   }
-}
-
-/** Settings from the environment; a bad variable is a usage error (exit 2) naming it. */
-export function configFromEnv() {
-  return loadConfig();
 }

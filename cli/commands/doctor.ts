@@ -1,7 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { connectTemporalClient } from '../../stores/temporal.js';
-import type { StackCheckResult } from '../../lib/schemas/stack-check.js';
-import { configFromEnv } from '../main.js';
+import { runStackCheck } from '../../stores/temporal.js';
+import { loadConfig } from '../../lib/config.js';
 
 export function doctorCommand(): Command {
   return new Command('doctor')
@@ -9,23 +8,13 @@ export function doctorCommand(): Command {
     .option('--json', 'print the workflow result as JSON on stdout')
     .option('--timeout <seconds>', 'fail a queue with no worker after this long', (v) => parsePositiveInt(v, '--timeout'), 30)
     .action(async (options: { json?: boolean; timeout: number }) => {
-      const config = configFromEnv();
-      const client = await connectTemporalClient(config.temporal);
-      try {
-        const result: StackCheckResult = await client.workflow.execute('stackCheck', {
-          taskQueue: 'keel',
-          workflowId: `stack-check-${new Date().toISOString()}`,
-          args: [{ timeoutSeconds: options.timeout }],
-        });
-        if (options.json) {
-          process.stdout.write(`${JSON.stringify(result)}\n`);
-        } else {
-          for (const check of result.checks) {
-            process.stdout.write(`ok  ${check.taskQueue.padEnd(14)} ${check.workerIdentity}  ${check.artifact.uri}\n`);
-          }
+      const result = await runStackCheck(loadConfig().temporal, options.timeout);
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+      } else {
+        for (const check of result.checks) {
+          process.stdout.write(`ok  ${check.taskQueue.padEnd(14)} ${check.workerIdentity}  ${check.artifact.uri}\n`);
         }
-      } finally {
-        await client.connection.close();
       }
     });
 }

@@ -1,13 +1,13 @@
 import { Command } from 'commander';
 import { StackError } from '../../lib/errors.js';
 import { LocalStack, type LocalStackInfo } from '../../infra/local/stack.js';
-import { configFromEnv } from '../main.js';
+import { loadConfig } from '../../lib/config.js';
 
 export function upCommand(): Command {
   return new Command('up')
     .description('Start the whole local stack (Postgres, Temporal + Web UI, workers, gateway) and keep it running until Ctrl-C')
     .action(async () => {
-      const config = configFromEnv();
+      const config = loadConfig();
       const progress = (line: string) => process.stderr.write(`keel up: ${line}\n`);
       const stack = new LocalStack(config, progress);
       let signalled: NodeJS.Signals | undefined;

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { TASK_QUEUES } from '../../lib/task-queues.js';
 import { runWorkers } from '../../workers/main.js';
-import { configFromEnv } from '../main.js';
+import { loadConfig } from '../../lib/config.js';
 
 export function workerCommand(): Command {
   return new Command('worker')
@@ -10,6 +10,6 @@ export function workerCommand(): Command {
       new Option('--queue <name...>', 'task queues to poll').choices([...TASK_QUEUES]).default([...TASK_QUEUES]),
     )
     .action(async (options: { queue: string[] }) => {
-      await runWorkers({ config: configFromEnv(), queues: options.queue });
+      await runWorkers({ config: loadConfig(), queues: options.queue });
     });
 }

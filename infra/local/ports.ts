@@ -12,6 +12,11 @@ export async function assertPortFree(port: number, host: string, what: string, s
   if (error) throw new StackError(`cannot bind ${host}:${port} for ${what}: ${error.message}`);
 }
 
+/** Whether `port` on `host` can be bound right now. */
+export async function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return (await tryListen(port, host)) === null;
+}
+
 function tryListen(port: number, host: string): Promise<NodeJS.ErrnoException | null> {
   return new Promise((resolve) => {
     const server = net.createServer();

@@ -8,7 +8,7 @@ import type { StackCheckResult } from '../../lib/schemas/stack-check.js';
 import { openArtifactStore } from '../../stores/artifacts/index.js';
 import { redactUrl, waitForDatabase } from '../../stores/db.js';
 import { migrate } from '../../stores/migrate.js';
-import { connectTemporalClient, temporalConnectionOptions } from '../../stores/temporal.js';
+import { runStackCheck, temporalConnectionOptions } from '../../stores/temporal.js';
 import { locateBinary, TEMPORAL_CLI } from './pinned-binaries.js';
 import { assertPortFree, waitUntil } from './ports.js';
 import { LocalPostgres } from './postgres.js';
@@ -238,17 +238,12 @@ export class LocalStack {
   }
 
   private async runStackCheck(): Promise<StackCheckResult> {
-    const client = await connectTemporalClient(this.config.temporal);
     try {
-      return await client.workflow.execute('stackCheck', {
-        taskQueue: 'keel',
-        workflowId: `stack-check-${new Date().toISOString()}`,
-        args: [{ timeoutSeconds: 60 }],
-      });
+      return await runStackCheck(this.config.temporal, 60);
     } catch (error) {
-      throw new StackError(`the workers did not complete the stack check (${(error as Error).message}); see ${path.join(this.config.home, 'logs', 'workers.log')}`);
-    } finally {
-      await client.connection.close();
+      throw new StackError(
+        `the workers did not complete the stack check (${(error as Error).message}); see ${path.join(this.config.home, 'logs', 'workers.log')}`,
+      );
     }
   }
 }

@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { embeddedDatabaseUrl } from '../../lib/config.js';
-import { freePort } from '../../infra/local/ports.js';
+import { freePort, isPortFree } from '../../infra/local/ports.js';
 import { rootDataHome } from '../../infra/local/postgres.js';
 import { isAlive } from '../../infra/local/processes.js';
 import { REPO_ROOT, temporalCliPath } from '../helpers/services.js';
@@ -75,14 +75,6 @@ function stackPids(home: string, pgData: string): number[] {
   return pids;
 }
 
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
 describe('keel up (the whole local stack on embedded defaults)', () => {
   const home = path.join(tempDir('keel-up-'), '.keel');
   const pgHome = process.getuid?.() === 0 ? rootDataHome(home) : home;
@@ -119,7 +111,7 @@ describe('keel up (the whole local stack on embedded defaults)', () => {
     assert.equal(await first.exited, 0, first.stderr);
     assert.match(first.stderr, /stopping gateway[\s\S]*stopping workers[\s\S]*stopping Temporal dev server[\s\S]*stopping PostgreSQL/);
     for (const pid of pids) assert.equal(isAlive(pid), false, `process ${pid} outlived keel up`);
-    for (const port of Object.values(ports)) assert.equal(await portFree(port), true, `port ${port} still held`);
+    for (const port of Object.values(ports)) assert.equal(await isPortFree(port), true, `port ${port} still held`);
 
     const second = new KeelUp(env);
     try {
