@@ -91,18 +91,21 @@ export class LocalPostgres {
 
   /** The same fast shutdown, blocking: for `exit` handlers, which cannot wait for promises. */
   stopSync(): void {
-    const asOwner = this.owner ? { uid: this.owner.uid, gid: this.owner.gid } : {};
-    spawnSync(this.pgCtl, ['stop', '-D', this.dataDir, '-m', 'fast', '-w', '-t', '30'], { ...asOwner, stdio: 'ignore' });
+    spawnSync(this.pgCtl, this.stopArgs, { ...this.owner, stdio: 'ignore' });
+  }
+
+  /** pg_ctl's fast shutdown, waiting for it: open sessions are rolled back, committed data kept. */
+  private get stopArgs(): string[] {
+    return ['stop', '-D', this.dataDir, '-m', 'fast', '-w', '-t', '60'];
   }
 
   /** Fast shutdown: open sessions are rolled back, committed data is kept. */
   async stop(): Promise<void> {
-    const asOwner = this.owner ? { uid: this.owner.uid, gid: this.owner.gid } : {};
     const postmaster = await readFile(path.join(this.dataDir, 'postmaster.pid'), 'utf8').then(
       (text) => Number(text.split('\n')[0]),
       () => undefined,
     );
-    await execFile(this.pgCtl, ['stop', '-D', this.dataDir, '-m', 'fast', '-w', '-t', '60'], asOwner).catch(() => undefined);
+    await execFile(this.pgCtl, this.stopArgs, { ...this.owner }).catch(() => undefined);
     // pg_ctl returns once the pid file is gone; the postmaster exits a moment later.
     const deadline = Date.now() + 10_000;
     while (postmaster && isAlive(postmaster) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
