@@ -137,6 +137,7 @@ describe('stackCheck workflow (real Temporal, Postgres and artifact store)', () 
     const events = history.events!.filter((e) => !e.activityTaskScheduledEventAttributes);
     await assert.rejects(
       Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, { events }, 'stack-check-replay'),
+      (error: unknown) => error instanceof Error && error.name === 'ReplayError' && /History is out of order/.test(error.message),
     );
   });
 });
