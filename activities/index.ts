@@ -1,17 +1,22 @@
 import type { ArtifactStore } from '../stores/artifacts/index.js';
+import type { S3Access } from '../stores/data-files.js';
 import type { Db } from '../stores/db.js';
 import { createStackCheckActivities } from './stack-check.js';
+import { createTrainingActivities } from './training/index.js';
 
 /** What every activity may use; built once per worker process. */
 export interface ActivityDeps {
   db: Db;
   artifacts: ArtifactStore;
+  /** Endpoint and region for reading `s3://` training data (credentials from the AWS_* environment). */
+  s3?: S3Access;
 }
 
 /** All activity implementations, registered on both task queues. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createStackCheckActivities(deps),
+    ...createTrainingActivities(deps),
   };
 }
 

@@ -13,7 +13,8 @@ export function sendError(c: Context, status: ContentfulStatusCode, code: string
 }
 
 const STATUS_BY_CODE: Record<string, ContentfulStatusCode> = {
-  InvalidInput: 400,
+  InvalidInput: 422,
+  NotFound: 404,
   ArtifactNotFound: 404,
   ArtifactCorrupt: 503,
   StackError: 503,

@@ -5,6 +5,8 @@ import { workerCommand } from './commands/worker.js';
 import { gatewayCommand } from './commands/gateway.js';
 import { migrateCommand } from './commands/migrate.js';
 import { doctorCommand } from './commands/doctor.js';
+import { lineageCommand, modelsCommand } from './commands/models.js';
+import { trainCommand } from './commands/train.js';
 import { EXIT } from './exit-codes.js';
 
 export function buildProgram(): Command {
@@ -18,6 +20,9 @@ export function buildProgram(): Command {
   program.addCommand(gatewayCommand());
   program.addCommand(migrateCommand());
   program.addCommand(doctorCommand());
+  program.addCommand(trainCommand());
+  program.addCommand(modelsCommand());
+  program.addCommand(lineageCommand());
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }
@@ -34,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`keel: ${error.message.replace(/^error: /, '')} (see keel --help)\n`);
       return EXIT.usage;
     }
-    if (error instanceof InvalidInput) {
+    if (error instanceof InvalidInput || (error instanceof KeelError && error.code === 'NotFound')) {
       process.stderr.write(`keel: ${error.message}\n`);
       return EXIT.usage;
     }

@@ -19,7 +19,7 @@ export async function runWorkers({ config, queues, log = console.error }: RunWor
   const connection = await NativeConnection.connect(await temporalConnectionOptions(config.temporal));
   const db = createDb({ url: config.database.url, applicationName: 'keel-worker' });
   try {
-    const deps = { db, artifacts: openArtifactStore(config.artifacts) };
+    const deps = { db, artifacts: openArtifactStore(config.artifacts), s3: { endpoint: config.artifacts.s3Endpoint, region: config.artifacts.region } };
     const workflowBundle = await bundleWorkflows();
     const workers = await Promise.all(
       queues.map((taskQueue) =>

@@ -1,2 +1,3 @@
 // Every workflow type the `keel` and `keel-training` workers register.
 export { stackCheck } from './stack-check.js';
+export { trainingPipeline } from './training-pipeline.js';

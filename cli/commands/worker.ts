@@ -6,9 +6,7 @@ import { loadConfig } from '../../lib/config.js';
 export function workerCommand(): Command {
   return new Command('worker')
     .description('Run Temporal workers (both task queues by default) against TEMPORAL_ADDRESS, DATABASE_URL and KEEL_ARTIFACTS')
-    .addOption(
-      new Option('--queue <name...>', 'task queues to poll').choices([...TASK_QUEUES]).default([...TASK_QUEUES]),
-    )
+    .addOption(new Option('--queue <name...>', `task queues to poll (default: ${TASK_QUEUES.join(' ')})`).default([...TASK_QUEUES]))
     .action(async (options: { queue: string[] }) => {
       await runWorkers({ config: loadConfig(), queues: options.queue });
     });

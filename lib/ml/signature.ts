@@ -7,16 +7,22 @@ import type { BinaryClassifier } from './types.js';
  */
 export interface ModelSignature {
   format: 'onnx';
-  kind: BinaryClassifier['kind'];
+  /** The trainer that produced the model (`command` for a team's own program). */
+  kind: BinaryClassifier['kind'] | 'command';
   inputs: Array<{ name: string; dtype: 'float32'; shape: [-1, number]; features: string[] }>;
   outputs: Array<{ name: string; dtype: 'int64' | 'float32'; shape: number[]; description: string }>;
 }
 
 export function modelSignature(model: BinaryClassifier): ModelSignature {
-  const features = [...model.featureNames];
+  return signatureFor(model.kind, model.featureNames);
+}
+
+/** The signature of any Keel-served model: one float [N, F] input in `featureNames` order. */
+export function signatureFor(kind: ModelSignature['kind'], featureNames: readonly string[]): ModelSignature {
+  const features = [...featureNames];
   return {
     format: 'onnx',
-    kind: model.kind,
+    kind,
     inputs: [{ name: INPUT_NAME, dtype: 'float32', shape: [-1, features.length], features }],
     outputs: [
       { name: LABEL_OUTPUT, dtype: 'int64', shape: [-1], description: 'predicted class: 1 when P(y = 1) > 0.5' },

@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Client } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { writeTable } from '../../stores/datasets.js';
+import type { TrainingPipelineResult } from '../../lib/schemas/training-pipeline-result.js';
+import { progressQuery } from '../../lib/schemas/training-pipeline-result.js';
+import type { TrainingPipelineInput } from '../../lib/schemas/training-pipeline.js';
+import { trainingPipelineInputSchema } from '../../lib/schemas/training-pipeline.js';
+import { FsArtifactStore } from '../../stores/artifacts/index.js';
+import { createDb, type Db } from '../../stores/db.js';
+import { migrate } from '../../stores/migrate.js';
+import { getModelVersion, listVersions, setAlias } from '../../stores/registry.js';
+import { startTrainingPipeline } from '../../stores/training-runs.js';
+import { freshDatabase, testDatabaseUrl, uniqueTaskQueue } from '../helpers/services.js';
+import { tempDir } from '../helpers/temp.js';
+import { syntheticChurnTable } from '../helpers/training-data.js';
+import { testClient, withWorkers } from '../helpers/workers.js';
+
+describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let db: Db;
+  let artifacts: FsArtifactStore;
+  let client: Client;
+  const dir = tempDir('keel-pipeline-');
+  const queue = uniqueTaskQueue('keel');
+  const queues = [queue, `${queue}-training`];
+  const fileUri = (name: string) => `file://${path.join(dir, name)}`;
+
+  before(async () => {
+    database = await freshDatabase(await testDatabaseUrl());
+    await migrate(database.url);
+    db = createDb({ url: database.url });
+    artifacts = new FsArtifactStore(path.join(dir, 'artifacts'));
+    client = await testClient();
+    await writeTable(path.join(dir, 'train.csv'), syntheticChurnTable({ rows: 3000, seed: 1, missing: 0.05 }));
+    await writeTable(path.join(dir, 'test.csv'), syntheticChurnTable({ rows: 1000, seed: 2, missing: 0.05 }));
+    await writeTable(path.join(dir, 'complete.csv'), syntheticChurnTable({ rows: 2000, seed: 3 }));
+    await writeTable(path.join(dir, 'rare.csv'), syntheticChurnTable({ rows: 2000, seed: 4, bias: -12 }));
+    await writeTable(path.join(dir, 'empty.csv'), syntheticChurnTable({ rows: 0 }));
+  });
+  after(async () => {
+    await db?.end();
+    await client?.connection.close();
+    await database?.drop();
+  });
+
+  const run = (input: TrainingPipelineInput, workflowId = `train-test-${Math.random().toString(36).slice(2)}`) =>
+    withWorkers(queues, { db, artifacts }, () =>
+      client.workflow.execute('trainingPipeline', { taskQueue: queue, workflowId, args: [input] }),
+    ) as Promise<TrainingPipelineResult>;
+
+  const csvInput = (extra: Partial<TrainingPipelineInput> = {}): TrainingPipelineInput => ({
+    model: 'churn_csv',
+    data: { uri: fileUri('train.csv'), holdoutUri: fileUri('test.csv') },
+    label: 'churned',
+    entityKeys: ['customer_id'],
+    trainer: { kind: 'gbdt', params: { maxIter: 30 } },
+    cvFolds: 3,
+    ...extra,
+  });
+
+  it('trains the two-CSV config, registers version 1 with alias candidate, and records the bundle and lineage', async () => {
+    const result = await run(csvInput());
+    assert.equal(result.registered, true, JSON.stringify(result.gates));
+    assert.equal(result.version, 1);
+    assert.deepEqual(result.aliases, ['candidate']);
+    assert.equal(result.split.kind, 'holdout');
+    assert.equal(result.split.testRows, 1000);
+    assert.deepEqual(result.features, ['tenure_months', 'monthly_spend', 'support_tickets', 'plan']);
+    assert.ok(result.metrics.test.auc > 0.7, `test AUC ${result.metrics.test.auc}`);
+    assert.equal(result.metrics.cv?.folds, 3);
+    assert.equal(result.metrics.champion, null);
+    assert.ok(result.gates.every((g) => g.passed));
+    assert.equal(result.featureImportance?.length, 4);
+
+    const version = await getModelVersion(db, 'churn_csv', 'candidate');
+    assert.equal(version.version, 1);
+    assert.equal(version.bundleSha256, result.bundle?.sha256);
+    assert.equal(version.dataHash, result.dataHash);
+    const bundle = JSON.parse((await artifacts.getBytes(version.bundleSha256)).toString()) as { files: Record<string, { sha256: string }> };
+    assert.deepEqual(Object.keys(bundle.files).sort(), ['feature_spec.json', 'lineage.json', 'metrics.json', 'model.onnx', 'signature.json']);
+    const lineage = version.lineage as Record<string, unknown>;
+    assert.equal(lineage.workflowId, result.workflowId);
+    assert.equal(lineage.runId, result.runId);
+    assert.equal((lineage.dataset as { sha256: string }).sha256, result.dataHash);
+    assert.equal((lineage.source as { kind: string }).kind, 'file');
+    assert.match(String(lineage.codeVersion), /^([0-9a-f]{40}|unknown)$/);
+    // the profile is the drift baseline: one entry per feature and the label
+    const profile = JSON.parse((await artifacts.getBytes(result.profile.sha256)).toString()) as { columns: Array<{ name: string }> };
+    assert.deepEqual(profile.columns.map((c) => c.name), [...result.features, 'churned']);
+  });
+
+  it('joins a running identical training instead of starting a second one', async () => {
+    const config = trainingPipelineInputSchema.parse(csvInput({ model: 'churn_dup', cvFolds: 0 }));
+    const [a, b] = await withWorkers(queues, { db, artifacts }, async () => {
+      const first = await startTrainingPipeline(client, db, config, { taskQueue: queue });
+      const second = await startTrainingPipeline(client, db, config, { taskQueue: queue });
+      await first.handle.result();
+      return [first, second];
+    });
+    assert.match(a.workflowId, /^train-churn_dup-[0-9a-f]{16}$/);
+    assert.equal(b.workflowId, a.workflowId);
+    assert.equal(b.runId, a.runId);
+    assert.equal((await listVersions(db, 'churn_dup')).length, 1);
+  });
+
+  it('a failed gate completes with registered: false and the gate table, and registers nothing', async () => {
+    const result = await run(csvInput({ model: 'churn_gate', gates: { minAuc: 0.99, thresholds: [{ metric: 'logLoss', threshold: 0.01 }] } }));
+    assert.equal(result.registered, false);
+    assert.equal(result.version, null);
+    assert.deepEqual(result.failedGates.sort(), ['logLoss_threshold', 'min_auc']);
+    const minAuc = result.gates.find((g) => g.gate === 'min_auc')!;
+    assert.equal(minAuc.threshold, 0.99);
+    assert.equal(minAuc.value, result.metrics.test.auc);
+    assert.equal(minAuc.passed, false);
+    await assert.rejects(listVersions(db, 'churn_gate'), /no model named churn_gate/);
+  });
+
+  it('compares with the champion on the same holdout and fails the must-beat gate when it is not better', async () => {
+    await run(csvInput({ model: 'churn_champ', cvFolds: 0 }));
+    await setAlias(db, 'churn_champ', 'champion', 1);
+    // a much weaker model: logreg on one feature
+    const result = await run(csvInput({ model: 'churn_champ', cvFolds: 0, trainer: { kind: 'logreg' }, features: ['monthly_spend'], validation: { impute: true } }));
+    assert.equal(result.metrics.champion?.version, 1);
+    assert.ok(result.metrics.champion?.metrics, 'champion scored');
+    const gate = result.gates.find((g) => g.gate === 'champion_auc_gain')!;
+    assert.equal(gate.baseline, result.metrics.champion.metrics.auc);
+    assert.equal(gate.passed, false);
+    assert.equal(result.registered, false);
+  });
+
+  it('trains logreg with a stratified split and time split from a single file', async () => {
+    const stratified = await run({ model: 'churn_lr', data: { uri: fileUri('complete.csv') }, entityKeys: ['customer_id'], trainer: { kind: 'logreg', params: { C: 0.5 } }, cvFolds: 2 });
+    assert.equal(stratified.registered, true, JSON.stringify(stratified.gates));
+    assert.equal(stratified.split.testRows, 400);
+    const timed = await run({ model: 'churn_lr', data: { uri: fileUri('complete.csv') }, entityKeys: ['customer_id'], trainer: { kind: 'logreg' }, split: { kind: 'time', testFraction: 0.25 }, cvFolds: 0 });
+    assert.equal(timed.split.testRows, 500);
+    assert.equal(timed.version, 2);
+  });
+
+  describe('bad input fails at once with a non-retryable InvalidInput naming the problem', () => {
+    const cases: Array<[string, TrainingPipelineInput, RegExp]> = [
+      ['a missing feature column', csvInput({ features: ['tenure_months', 'no_such_column'] }), /no_such_column/],
+      ['a null feature with logreg and no imputation', csvInput({ trainer: { kind: 'logreg' } }), /no_nulls \(tenure_months\)/],
+      ['an extreme label rate', { model: 'bad', data: { uri: fileUri('rare.csv') }, cvFolds: 0 }, /label_rate \(churned\)/],
+      ['an empty dataset', { model: 'bad', data: { uri: fileUri('empty.csv') } }, /empty|min_rows/],
+      ['an unknown trainer', csvInput({ trainer: { kind: 'xgboost' } as never }), /trainer\.kind/],
+      ['an unknown trainer parameter', csvInput({ trainer: { kind: 'gbdt', params: { maxDepthh: 3 } } }), /unknown gbdt parameter maxDepthh/],
+      ['an unknown feature view', { model: 'bad', data: { example: null, entities: 'public.nothing', features: ['no_view:x'] } }, /no_view|nothing/],
+      ['an unreadable file', csvInput({ data: { uri: fileUri('missing.csv') } }), /missing\.csv: no such file/],
+      ['a wrong checksum', csvInput({ data: { uri: fileUri('train.csv'), sha256: '0'.repeat(64) } }), /sha256 is [0-9a-f]{64}, the input expects 0{64}/],
+    ];
+    for (const [name, input, message] of cases) {
+      it(name, async () => {
+        const workflowId = `train-bad-${Math.random().toString(36).slice(2)}`;
+        const error = await run(input, workflowId).then(
+          () => assert.fail('the workflow should have failed'),
+          (e: unknown) => e,
+        );
+        assert.ok(error instanceof WorkflowFailedError, String(error));
+        const cause = error.cause;
+        assert.ok(cause instanceof ApplicationFailure, String(cause));
+        assert.equal(cause.type, 'InvalidInput');
+        assert.equal(cause.nonRetryable, true);
+        assert.match(cause.message, message);
+        // no retries burned: every activity ran exactly once
+        const history = await client.workflow.getHandle(workflowId).fetchHistory();
+        const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+        assert.ok(attempts.every((a) => a === 1), `attempts ${attempts}`);
+      });
+    }
+    it('registered nothing', async () => {
+      await assert.rejects(listVersions(db, 'bad'), /no model named bad/);
+    });
+  });
+
+  it('answers the progress query with the current step and finishes at done', async () => {
+    const workflowId = `train-progress-${Date.now()}`;
+    const progress = await withWorkers(queues, { db, artifacts }, async () => {
+      const handle = await client.workflow.start('trainingPipeline', { taskQueue: queue, workflowId, args: [csvInput({ model: 'churn_progress', cvFolds: 0 })] });
+      await handle.result();
+      return handle.query(progressQuery);
+    });
+    assert.equal(progress.step, 'done');
+    assert.equal(progress.model, 'churn_progress');
+    assert.deepEqual(
+      progress.steps.map((s) => `${s.name}:${s.status}`),
+      ['validateInput:done', 'buildTrainingSet:done', 'validateData:done', 'splitData:done', 'trainModel:done', 'evaluateModel:done', 'crossValidate:skipped', 'gates:done', 'registerModel:done'],
+    );
+    const described = await client.workflow.getHandle(workflowId).describe();
+    assert.deepEqual(described.searchAttributes.KeelModel, ['churn_progress']);
+    assert.deepEqual(described.searchAttributes.KeelStage, ['candidate']);
+    assert.deepEqual(described.searchAttributes.KeelVersion, [1]);
+  });
+});
