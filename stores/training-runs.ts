@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
-import { canonicalJson } from '../lib/features/definitions.js';
+import { canonicalJson } from '../lib/canonical-json.js';
 import type { TrainingPipelineProgress, TrainingPipelineResult } from '../lib/schemas/training-pipeline-result.js';
 import { progressQuery } from '../lib/schemas/training-pipeline-result.js';
 import type { DataSource, TrainingPipelineConfig } from '../lib/schemas/training-pipeline.js';
@@ -88,7 +88,7 @@ export async function followTraining(
   while (!done) {
     try {
       const progress = await handle.query(progressQuery);
-      const text = JSON.stringify([progress.step, progress.trainer]);
+      const text = JSON.stringify([progress.steps, progress.trainer]);
       if (text !== last) onProgress(progress);
       last = text;
     } catch {

@@ -20,6 +20,7 @@ export async function prepareExample(
     case 'churn':
       progress('making sure the churn example data exists');
       await ensureChurnExample(db, options);
-      await applyFeatureDefinitions(db, churnDefinitions);
+      // Added alongside the project's own definitions, never replacing them.
+      await applyFeatureDefinitions(db, churnDefinitions, { prune: false });
   }
 }

@@ -10,6 +10,8 @@ export interface TrainerProgress {
   done: number;
   total: number;
   message?: string;
+  /** Trees (or folds) saved in the latest checkpoint a retried attempt would resume from. */
+  checkpointed?: number;
 }
 
 export const TRAINER_PROGRESS_SIGNAL = 'trainerProgress';
@@ -18,7 +20,8 @@ const SIGNAL_EVERY_MS = 2_000;
 export function progressReporter(step: string) {
   const context = Context.current();
   let lastSignal = 0;
-  let lastDetails: unknown;
+  // A retried attempt keeps its predecessor's details (e.g. the checkpoint) until it has newer ones.
+  let lastDetails: unknown = context.info.heartbeatDetails;
   const signal = (progress: TrainerProgress) => {
     const workflowId = context.info.workflowExecution?.workflowId;
     if (!workflowId) return;
@@ -35,9 +38,10 @@ export function progressReporter(step: string) {
       if (details !== undefined) lastDetails = details;
       context.heartbeat({ ...(lastDetails as object), done, total, message });
       const now = Date.now();
-      if (now - lastSignal >= SIGNAL_EVERY_MS || done === total) {
+      if (now - lastSignal >= SIGNAL_EVERY_MS || done === total || details !== undefined) {
         lastSignal = now;
-        signal({ step, done, total, message });
+        const checkpointed = (lastDetails as { checkpointed?: number } | undefined)?.checkpointed;
+        signal({ step, done, total, ...(message === undefined ? {} : { message }), ...(checkpointed === undefined ? {} : { checkpointed }) });
       }
     },
     /** Heartbeat details of the previous attempt, if it sent any. */

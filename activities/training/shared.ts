@@ -2,6 +2,7 @@
  * What the training activities pass each other (references only) and the helpers they share to
  * turn references back into data: tables, row indexes and JSON documents in the artifact store.
  */
+import { sortKeysDeep } from '../../lib/canonical-json.js';
 import type { TableSchema, Table } from '../../lib/data/table.js';
 import { takeTableRows } from '../../lib/data/table.js';
 import type { ArtifactRef, ArtifactStore } from '../../stores/artifacts/index.js';
@@ -88,9 +89,9 @@ export async function splitTables(
   return { train: takeTableRows(table, train), test: takeTableRows(table, test) };
 }
 
-/** Pretty, key-stable JSON (with a final newline) as an artifact. */
+/** Pretty JSON with sorted keys (the same value always gives the same bytes and sha256) as an artifact. */
 export function putJson(artifacts: ArtifactStore, value: unknown): Promise<ArtifactRef> {
-  return artifacts.put(Buffer.from(`${JSON.stringify(value, null, 2)}\n`));
+  return artifacts.put(Buffer.from(`${JSON.stringify(sortKeysDeep(value), null, 2)}\n`));
 }
 
 export async function getJson<T>(artifacts: ArtifactStore, ref: ArtifactRef | string): Promise<T> {

@@ -46,8 +46,9 @@ export interface TrainModelResult {
 
 /** Heartbeat details of a training attempt. */
 interface TrainHeartbeat {
+  /** sha256 of the latest checkpoint artifact, and the trees it holds. */
   checkpoint?: string;
-  done?: number;
+  checkpointed?: number;
 }
 
 // Writing a checkpoint costs a serialisation and an upload: at most this often.
@@ -86,14 +87,16 @@ export async function trainModel(deps: { artifacts: ArtifactStore }, input: Trai
   const checkpoint = trainer.kind === 'gbdt' && previous?.checkpoint ? await getJson<GbdtCheckpoint>(deps.artifacts, previous.checkpoint) : undefined;
   let lastCheckpointAt = Date.now();
   let checkpointRef = previous?.checkpoint;
+  let checkpointed = previous?.checkpointed ?? 0;
   const model = await fitBuiltIn(trainer, x, y, input.seed, {
     checkpoint,
-    onProgress: ({ done, total, message }) => progress.report(done, total, message, checkpointRef ? { checkpoint: checkpointRef } : undefined),
+    onProgress: ({ done, total, message }) => progress.report(done, total, message),
     onCheckpoint: async (next) => {
       if (Date.now() - lastCheckpointAt < CHECKPOINT_EVERY_MS && !next.finished) return;
       checkpointRef = (await putJson(deps.artifacts, next)).sha256;
+      checkpointed = next.trees.length;
       lastCheckpointAt = Date.now();
-      progress.report(next.trees.length, Number(next.params.maxIter), 'checkpoint stored', { checkpoint: checkpointRef });
+      progress.report(checkpointed, Number(next.params.maxIter), 'checkpoint stored', { checkpoint: checkpointRef, checkpointed });
     },
   });
   const onnx = await deps.artifacts.put(model.toOnnx());

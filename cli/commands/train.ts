@@ -58,7 +58,7 @@ export function trainCommand(): Command {
             if (options.json) process.stdout.write(`${JSON.stringify({ workflowId: run.workflowId, runId: run.runId })}\n`);
             return;
           }
-          const result = await followTraining(run.handle, printProgress).catch(unwrapFailure);
+          const result = await followTraining(run.handle, progressPrinter()).catch(unwrapFailure);
           if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
           else process.stdout.write(summary(result));
         } finally {
@@ -103,9 +103,21 @@ async function reproduceConfig(db: ReturnType<typeof createDb>, ref: string): Pr
   };
 }
 
-function printProgress(progress: TrainingPipelineProgress): void {
-  const trainer = progress.trainer ? ` ${progress.trainer.step} ${progress.trainer.done}/${progress.trainer.total}${progress.trainer.message ? ` ${progress.trainer.message}` : ''}` : '';
-  process.stderr.write(`  ${progress.step}${trainer}\n`);
+/** Prints each step once as it finishes (polling may see several at once), then trainer progress. */
+function progressPrinter() {
+  const shown = new Set<string>();
+  let lastTrainer = '';
+  return (progress: TrainingPipelineProgress): void => {
+    for (const step of progress.steps) {
+      if (step.status === 'pending' || step.status === 'running' || shown.has(step.name)) continue;
+      shown.add(step.name);
+      process.stderr.write(`  ${step.status === 'done' ? 'done   ' : step.status.padEnd(7)} ${step.name}\n`);
+    }
+    const t = progress.trainer;
+    const trainer = t ? `  ...     ${t.step} ${t.done}/${t.total}${t.message ? ` ${t.message}` : ''}` : '';
+    if (trainer && trainer !== lastTrainer) process.stderr.write(`${trainer}\n`);
+    lastTrainer = trainer;
+  };
 }
 
 /** A workflow that failed with InvalidInput is bad usage (exit 2); anything else a failure. */

@@ -6,6 +6,7 @@
  * a definition changes. Pure: no I/O here.
  */
 import { z } from 'zod';
+import { canonicalJson } from '../canonical-json.js';
 import { sha256Hex } from '../hash.js';
 import { featureRefSchema, identifierSchema, tableNameSchema } from './identifiers.js';
 
@@ -90,18 +91,6 @@ export interface FeatureRef {
 export function parseFeatureRef(ref: string): FeatureRef {
   const [view, feature] = featureRefSchema.parse(ref).split(':') as [string, string];
   return { view, feature };
-}
-
-/** Canonical JSON (sorted keys) so the version does not depend on property order in code. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** The version of a definition: the first 16 hex digits of the sha256 of its canonical JSON. */

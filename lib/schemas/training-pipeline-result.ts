@@ -30,6 +30,8 @@ export interface TrainerProgressUpdate {
   done: number;
   total: number;
   message?: string;
+  /** Trees (gbdt) saved in the latest checkpoint: where a retried attempt would resume. */
+  checkpointed?: number;
 }
 
 export interface TrainingPipelineProgress {

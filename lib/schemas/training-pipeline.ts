@@ -41,7 +41,7 @@ export const churnExampleOptionsSchema = z
   .object({
     labelRows: z.number().int().min(1000).max(10_000_000).optional(),
     seed: z.number().int().min(0).max(0xffffffff).optional(),
-    drift: z.object({ from: z.string().min(10), strength: z.number().min(0).max(1) }).strict().optional(),
+    drift: z.object({ from: z.iso.date(), strength: z.number().min(0).max(1).default(1) }).strict().optional(),
   })
   .strict();
 

@@ -47,11 +47,21 @@ const TABLES: ReadonlyArray<{ kind: DefinitionKind; table: string }> = [
   { kind: 'feature_service', table: 'feature_services' },
 ];
 
+export interface ApplyOptions {
+  /**
+   * Delete registry items the input does not declare (default true: the registry mirrors the
+   * project). False adds and updates only, for a self-contained set such as a bundled example
+   * that must not remove a project's own views.
+   */
+  prune?: boolean;
+}
+
 /**
  * Validates `input` (zod schemas, then cross references; failures are `InvalidInput` naming the
  * item and field) and makes the registry hold exactly these definitions.
  */
-export async function applyFeatureDefinitions(db: Db, input: FeatureDefinitionsInput): Promise<ApplyResult> {
+export async function applyFeatureDefinitions(db: Db, input: FeatureDefinitionsInput, options: ApplyOptions = {}): Promise<ApplyResult> {
+  const prune = options.prune ?? true;
   const definitions = validateFeatureDefinitions(input);
   const items: Record<DefinitionKind, Array<Entity | FeatureView | FeatureService>> = {
     entity: definitions.entities,
@@ -62,7 +72,7 @@ export async function applyFeatureDefinitions(db: Db, input: FeatureDefinitionsI
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...REGISTRY_LOCK]);
     const result: ApplyResult = { created: [], updated: [], deleted: [], unchanged: [] };
     for (const { kind, table } of TABLES) {
-      await applyKind(client, kind, table, items[kind], result);
+      await applyKind(client, kind, table, items[kind], result, prune);
     }
     return result;
   });
@@ -74,6 +84,7 @@ async function applyKind(
   table: string,
   items: ReadonlyArray<Entity | FeatureView | FeatureService>,
   result: ApplyResult,
+  prune: boolean,
 ): Promise<void> {
   const { rows } = await client.query<{ name: string; version: string }>(`SELECT name, version FROM ${table}`);
   const stored = new Map(rows.map((r) => [r.name, r.version]));
@@ -93,6 +104,7 @@ async function applyKind(
     );
     (current === undefined ? result.created : result.updated).push(key);
   }
+  if (!prune) return;
   const gone = [...stored.keys()].filter((name) => !wanted.has(name)).sort(compare);
   if (gone.length) {
     await client.query(`DELETE FROM ${table} WHERE name = ANY($1::text[])`, [gone]);

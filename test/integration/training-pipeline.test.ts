@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { createGatewayApp } from '../../api/app.js';
 import { writeTable } from '../../stores/datasets.js';
 import type { TrainingPipelineResult } from '../../lib/schemas/training-pipeline-result.js';
 import { progressQuery } from '../../lib/schemas/training-pipeline-result.js';
@@ -91,6 +92,47 @@ describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', 
     // the profile is the drift baseline: one entry per feature and the label
     const profile = JSON.parse((await artifacts.getBytes(result.profile.sha256)).toString()) as { columns: Array<{ name: string }> };
     assert.deepEqual(profile.columns.map((c) => c.name), [...result.features, 'churned']);
+  });
+
+  it('{} trains the churn example (labels joined point-in-time with its feature views) and registers it', async () => {
+    const result = await run({});
+    assert.equal(result.model, 'churn');
+    assert.equal(result.registered, true, JSON.stringify(result.gates));
+    assert.equal(result.dataset.rows, 20_000);
+    assert.ok(result.metrics.test.auc > 0.75, `test AUC ${result.metrics.test.auc}`);
+    assert.equal(result.metrics.cv?.folds, 5);
+    assert.ok(!result.features.includes('customer_id') && !result.features.includes('event_timestamp'));
+    const version = await getModelVersion(db, 'churn', result.version!);
+    const lineage = version.lineage as { source: { kind: string; featureService: string; featureViews: Array<{ name: string; version: string }> } };
+    assert.equal(lineage.source.kind, 'features');
+    assert.equal(lineage.source.featureService, 'churn_model');
+    assert.deepEqual(lineage.source.featureViews.map((v) => v.name).sort(), ['customer_profile', 'order_activity', 'support_activity']);
+    assert.ok(lineage.source.featureViews.every((v) => /^[0-9a-f]{16}$/.test(v.version)));
+  });
+
+  it('the HTTP API starts a training (422 naming a bad field) and lists the registry', async () => {
+    const app = createGatewayApp({ readiness: [], registry: { db, temporal: async () => client, taskQueue: queue } });
+    const bad = await app.request('/v1/pipelines/train', { method: 'POST', body: JSON.stringify({ trainer: { kind: 'svm' } }) });
+    assert.equal(bad.status, 422);
+    assert.equal(((await bad.json()) as { error: { field: string } }).error.field, 'trainer.kind');
+    const notJson = await app.request('/v1/pipelines/train', { method: 'POST', body: '{' });
+    assert.equal(notJson.status, 400);
+    const started = await withWorkers(queues, { db, artifacts }, async () => {
+      const response = await app.request('/v1/pipelines/train?wait=true', { method: 'POST', body: JSON.stringify(csvInput({ model: 'churn_api', cvFolds: 0 })) });
+      return { status: response.status, body: (await response.json()) as TrainingPipelineResult };
+    });
+    assert.equal(started.status, 200);
+    assert.equal(started.body.registered, true);
+    const list = (await (await app.request('/v1/models')).json()) as { models: Array<{ name: string }> };
+    assert.ok(list.models.some((m) => m.name === 'churn_api'));
+    const detail = await app.request('/v1/models/churn_api/versions/candidate');
+    assert.equal(detail.status, 200);
+    const body = (await detail.json()) as { version: number; lineage: { workflowId: string; requestedBy: string } };
+    assert.equal(body.version, 1);
+    assert.equal(body.lineage.workflowId, started.body.workflowId);
+    assert.equal(body.lineage.requestedBy, 'api');
+    const missing = await app.request('/v1/models/no_such_model');
+    assert.equal(missing.status, 404);
   });
 
   it('joins a running identical training instead of starting a second one', async () => {
