@@ -85,16 +85,21 @@ export async function followTraining(
     done = true;
   }) as Promise<TrainingPipelineResult>;
   let last = '';
-  while (!done) {
+  const poll = async () => {
     try {
       const progress = await handle.query(progressQuery);
       const text = JSON.stringify([progress.steps, progress.trainer]);
       if (text !== last) onProgress(progress);
       last = text;
     } catch {
-      // not started on a worker yet, or already closed
+      // not picked up by a worker yet, or no worker to answer
     }
+  };
+  while (!done) {
+    await poll();
     await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, pollMs))]);
   }
+  // A closed run still answers queries: show the steps that finished between the last polls.
+  await poll();
   return result;
 }

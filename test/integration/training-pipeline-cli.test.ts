@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,6 +23,7 @@ import { testClient, withWorkers } from '../helpers/workers.js';
 
 const KEEL = path.join(REPO_ROOT, 'bin', 'keel.js');
 const SYSTEM_PYTHON = '/usr/bin/python3';
+const pythonReady = spawnSync(SYSTEM_PYTHON, ['-c', 'import sklearn, onnx']).status === 0;
 
 describe('keel train, the command trainer, and a training worker crash', () => {
   let database: { url: string; drop: () => Promise<void> };
@@ -125,7 +125,7 @@ describe('keel train, the command trainer, and a training worker crash', () => {
     assert.ok((JSON.parse(schema.stdout) as { properties: Record<string, unknown> }).properties.trainer);
   });
 
-  it('the command trainer runs the Python example and Keel evaluates its ONNX like any model', { skip: !existsSync(SYSTEM_PYTHON) && 'no /usr/bin/python3' }, async () => {
+  it('the command trainer runs the Python example and Keel evaluates its ONNX like any model', { skip: !pythonReady && `${SYSTEM_PYTHON} lacks scikit-learn or onnx (.ci/run installs python3-sklearn and python3-onnx)` }, async () => {
     const result = (await withWorkers([queue, trainingQueue], { db, artifacts }, () =>
       client.workflow.execute('trainingPipeline', {
         taskQueue: queue,
