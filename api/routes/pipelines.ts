@@ -38,7 +38,12 @@ export function pipelineRoutes(deps: PipelineRouteDeps) {
       const problem = describeZodError(parsed.error);
       return sendError(c, 422, 'InvalidInput', problem.message, problem.field);
     }
-    const client = await deps.temporal();
+    let client: Client;
+    try {
+      client = await deps.temporal();
+    } catch (error) {
+      return sendError(c, 503, 'TemporalUnavailable', `cannot reach Temporal to start the run: ${(error as Error).message}`);
+    }
     const run = await startTrainingPipeline(client, deps.db, parsed.data, { taskQueue: deps.taskQueue, s3: deps.s3 });
     if (c.req.query('wait') !== 'true') return c.json({ workflowId: run.workflowId, runId: run.runId }, 202);
     try {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -10,12 +12,12 @@ import type { TrainingPipelineResult } from '../../lib/schemas/training-pipeline
 import { progressQuery } from '../../lib/schemas/training-pipeline-result.js';
 import type { TrainingPipelineInput } from '../../lib/schemas/training-pipeline.js';
 import { trainingPipelineInputSchema } from '../../lib/schemas/training-pipeline.js';
-import { FsArtifactStore } from '../../stores/artifacts/index.js';
+import { FsArtifactStore, openArtifactStore } from '../../stores/artifacts/index.js';
 import { createDb, type Db } from '../../stores/db.js';
 import { migrate } from '../../stores/migrate.js';
 import { getModelVersion, listVersions, setAlias } from '../../stores/registry.js';
 import { startTrainingPipeline } from '../../stores/training-runs.js';
-import { freshDatabase, testDatabaseUrl, uniqueTaskQueue } from '../helpers/services.js';
+import { freshDatabase, testDatabaseUrl, testS3, uniqueTaskQueue } from '../helpers/services.js';
 import { tempDir } from '../helpers/temp.js';
 import { syntheticChurnTable } from '../helpers/training-data.js';
 import { testClient, withWorkers } from '../helpers/workers.js';
@@ -133,6 +135,36 @@ describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', 
     assert.equal(body.lineage.requestedBy, 'api');
     const missing = await app.request('/v1/models/no_such_model');
     assert.equal(missing.status, 404);
+  });
+
+  it('reads s3:// CSV files and stores the bundle in an S3 artifact store (MinIO)', async () => {
+    const s3 = await testS3();
+    // The S3 clients take credentials from the environment, as in production.
+    process.env.AWS_ACCESS_KEY_ID = s3.accessKey;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.secretKey;
+    const upload = new S3Client({ region: s3.region, endpoint: s3.endpoint, forcePathStyle: true });
+    for (const name of ['train.csv', 'test.csv']) {
+      await upload.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `pipeline-data/${name}`, Body: await readFile(path.join(dir, name)) }));
+    }
+    upload.destroy();
+    const s3Artifacts = openArtifactStore({ uri: `s3://${s3.bucket}/pipeline-artifacts`, s3Endpoint: s3.endpoint, region: s3.region });
+    const deps = { db, artifacts: s3Artifacts, s3: { endpoint: s3.endpoint, region: s3.region } };
+    const execute = (data: TrainingPipelineInput['data'], id: string) =>
+      withWorkers(queues, deps, () =>
+        client.workflow.execute('trainingPipeline', { taskQueue: queue, workflowId: id, args: [csvInput({ model: 'churn_s3', data, cvFolds: 2 })] }),
+      ) as Promise<TrainingPipelineResult>;
+    const result = await execute({ uri: `s3://${s3.bucket}/pipeline-data/train.csv`, holdoutUri: `s3://${s3.bucket}/pipeline-data/test.csv` }, `train-s3-${Date.now()}`);
+    assert.equal(result.registered, true, JSON.stringify(result.gates));
+    assert.match(result.bundle!.uri, new RegExp(`^s3://${s3.bucket}/pipeline-artifacts/sha256/`));
+    const bundle = JSON.parse((await s3Artifacts.getBytes(result.bundle!.sha256)).toString()) as { files: Record<string, unknown> };
+    assert.ok(bundle.files['model.onnx']);
+    const missing = await execute({ uri: `s3://${s3.bucket}/pipeline-data/nope.csv` }, `train-s3-missing-${Date.now()}`).then(
+      () => assert.fail('should fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(missing instanceof WorkflowFailedError && missing.cause instanceof ApplicationFailure);
+    assert.equal(missing.cause.type, 'InvalidInput');
+    assert.match(missing.cause.message, /nope\.csv: no such object/);
   });
 
   it('joins a running identical training instead of starting a second one', async () => {

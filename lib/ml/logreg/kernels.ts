@@ -30,12 +30,8 @@
  *                                      algorithms written out (see `rowTermsScalar`)
  */
 
-/** The part of the WebAssembly API used here (the project's type libraries do not declare it). */
-interface WasmApi {
-  Memory: new (descriptor: { initial: number; maximum?: number }) => { readonly buffer: ArrayBuffer };
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
+import type { Code, WasmModule } from '../../wasm/assembler.js';
+import { F64, I32, V128, compile, createMemory, increment, instantiate, moduleBytes, op, simd, whileBelow } from '../../wasm/assembler.js';
 
 export interface LogregKernels {
   /** The float64 heap every offset points into. */
@@ -156,42 +152,23 @@ function rowTermsScalar(t: number, positive: boolean, w0: number, w1: number, ou
 }
 
 // ---------------------------------------------------------------------------------------------
-// The assembler: instructions are byte arrays; an expression is the bytes that push its value.
+// The kernels in WebAssembly, assembled with lib/wasm/assembler.ts; here an expression is the
+// bytes that push its value.
 
-type Code = number[];
-
-const I32 = 0x7f;
-const F64 = 0x7c;
-const V128 = 0x7b;
-
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value >>>= 7;
-    if (value) byte |= 0x80;
-    out.push(byte);
-  } while (value);
-  return out;
-}
-
-const simd = (op: number) => [0xfd, ...uleb(op)];
 const cat = (...parts: Code[]): Code => parts.flat();
 
-const get = (local: number): Code => [0x20, ...uleb(local)];
-const set = (local: number, value: Code): Code => [...value, 0x21, ...uleb(local)];
-const i32 = (value: number): Code => [0x41, ...uleb(value)]; // 0 ≤ value < 64 only (signed LEB128)
-const i32Add = (a: Code, b: Code): Code => [...a, ...b, 0x6a];
-const i32Shl = (a: Code, b: Code): Code => [...a, ...b, 0x74];
-/** local += by */
-const advance = (local: number, by: number): Code => set(local, i32Add(get(local), i32(by)));
-/** 16-byte load/store at address + offset (alignment hint 8 bytes; offsets are multiples of 16 anyway) */
-const load = (address: Code, offset = 0): Code => [...address, ...simd(0x00), 3, ...uleb(offset)];
-const store = (address: Code, value: Code, offset = 0): Code => [...address, ...value, ...simd(0x0b), 3, ...uleb(offset)];
+const get = op.get;
+const set = (local: number, value: Code): Code => [...value, ...op.set(local)];
+const i32 = op.i32;
+const i32Add = (a: Code, b: Code): Code => [...a, ...b, ...op.i32Add];
+const i32Shl = (a: Code, b: Code): Code => [...a, ...b, ...op.i32Shl];
+/** 16-byte load/store at address + offset (offsets are multiples of 16 anyway) */
+const load = (address: Code, offset = 0): Code => [...address, ...op.v128Load(offset)];
+const store = (address: Code, value: Code, offset = 0): Code => [...address, ...value, ...op.v128Store(offset)];
 const splat = (value: Code): Code => [...value, ...simd(0x14)];
 /** A v128 constant with both lanes `value`. */
 const konst = (value: number): Code => [...simd(0x0c), ...new Uint8Array(Float64Array.of(value, value).buffer)];
-const add = (a: Code, b: Code): Code => [...a, ...b, ...simd(0xf0)];
+const add = (a: Code, b: Code): Code => [...a, ...b, ...op.f64x2Add];
 const sub = (a: Code, b: Code): Code => [...a, ...b, ...simd(0xf1)];
 const mul = (a: Code, b: Code): Code => [...a, ...b, ...simd(0xf2)];
 const div = (a: Code, b: Code): Code => [...a, ...b, ...simd(0xf3)];
@@ -212,16 +189,6 @@ const shl52 = (a: Code): Code => [...a, ...i32(52), ...simd(0xcb)];
 
 /** end = start + n·8 (bytes) */
 const endOf = (start: number, n: number, end: number): Code => set(end, i32Add(get(start), i32Shl(get(n), i32(3))));
-/** while (pointer < end) { body } (unsigned: byte offsets may pass 2³¹) */
-const whileBelow = (pointer: number, end: number, body: Code): Code => [
-  0x02, 0x40, // block
-  0x03, 0x40, // loop
-  ...get(pointer), ...get(end), 0x4f, // i32.ge_u
-  0x0d, 1, // br_if out of the block
-  ...body,
-  0x0c, 0, // br to the loop
-  0x0b, 0x0b, // end end
-];
 /**
  * Estrin's scheme as estrin5 and estrin7 compute it, for 5 or 7 coefficients from `constant`,
  * x, x² and x⁴ being locals.
@@ -275,8 +242,8 @@ function axpyK(k: number): WasmFunction {
           set(value, load(get(out))),
           ...Array.from({ length: k }, (_, j) => set(value, add(get(value), mul(load(get(x(j))), get(splatOf(j)))))),
           store(get(out), get(value)),
-          advance(out, 16),
-          ...Array.from({ length: k }, (_, j) => advance(x(j), 16)),
+          increment(out, 16),
+          ...Array.from({ length: k }, (_, j) => increment(x(j), 16)),
         ),
       ),
     ),
@@ -304,8 +271,8 @@ function dotK(k: number): WasmFunction {
         cat(
           set(yValue, load(get(y))),
           ...Array.from({ length: k }, (_, j) => set(sum(j), add(get(sum(j)), mul(load(get(x(j))), get(yValue))))),
-          advance(y, 16),
-          ...Array.from({ length: k }, (_, j) => advance(x(j), 16)),
+          increment(y, 16),
+          ...Array.from({ length: k }, (_, j) => increment(x(j), 16)),
         ),
       ),
       ...Array.from({ length: k }, (_, j) => store(get(acc), get(sum(j)), 16 * j)),
@@ -320,7 +287,7 @@ const weigh: WasmFunction = {
   locals: [I32],
   body: cat(
     endOf(0, 3, 4),
-    whileBelow(0, 4, cat(store(get(0), mul(load(get(2)), load(get(1)))), advance(0, 16), advance(1, 16), advance(2, 16))),
+    whileBelow(0, 4, cat(store(get(0), mul(load(get(2)), load(get(1)))), increment(0, 16), increment(1, 16), increment(2, 16))),
   ),
 };
 
@@ -350,7 +317,7 @@ const tile: WasmFunction = (() => {
           accumulate(sums[1]!, u0, v1),
           accumulate(sums[2]!, u1, v0),
           accumulate(sums[3]!, u1, v1),
-          ...[a0, a1, b0, b1].map((pointer) => advance(pointer, 16)),
+          ...[a0, a1, b0, b1].map((pointer) => increment(pointer, 16)),
         ),
       ),
       ...sums.map((s, k) => store(get(acc), get(s), 16 * k)),
@@ -377,7 +344,7 @@ const columnSums: WasmFunction = {
         set(5, eq(get(4), get(4))),
         set(6, add(get(6), and(get(4), get(5)))),
         set(7, add(get(7), and(konst(1), get(5)))),
-        advance(0, 16),
+        increment(0, 16),
       ),
     ),
     store(get(2), get(6)),
@@ -407,8 +374,8 @@ const center: WasmFunction = {
         set(8, add(get(8), mul(get(7), get(7)))),
         set(9, add(get(9), get(7))),
         set(10, add(get(10), mul(get(7), load(get(1))))),
-        advance(0, 16),
-        advance(1, 16),
+        increment(0, 16),
+        increment(1, 16),
       ),
     ),
     store(get(4), get(8)),
@@ -495,7 +462,7 @@ const rowTerms: WasmFunction = (() => {
         set(v.newSum, add(at('lossSum'), at('compensated'))),
         set(v.lossCompensation, sub(sub(at('newSum'), at('lossSum')), at('compensated'))),
         set(v.lossSum, at('newSum')),
-        ...[z, label, r, c].map((pointer) => advance(pointer, 16)),
+        ...[z, label, r, c].map((pointer) => increment(pointer, 16)),
       ),
     ),
     store(get(loss), at('lossSum')),
@@ -513,37 +480,14 @@ const rowTerms: WasmFunction = (() => {
 const FUNCTIONS: WasmFunction[] = [axpyK(1), axpyK(4), dotK(1), dotK(4), weigh, tile, rowTerms, columnSums, center];
 if (2 * CONSTANTS.length > RESERVED) throw new Error('logreg kernels: too many constants for the reserved memory');
 
-/** Bytes of the module; it imports a (non-shared) memory of at least one page as env.memory. */
-function moduleBytes(): Uint8Array {
-  const vector = (items: Code[]): Code => [...uleb(items.length), ...items.flat()];
-  const section = (id: number, body: Code): Code => [id, ...uleb(body.length), ...body];
-  const name = (s: string): Code => [...uleb(s.length), ...new TextEncoder().encode(s)];
-  const code = (f: WasmFunction): Code => {
-    const bytes = [...vector(f.locals.map((type) => [1, type])), ...f.body, 0x0b];
-    return [...uleb(bytes.length), ...bytes];
-  };
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vector(FUNCTIONS.map((f) => [0x60, ...vector(f.params.map((type) => [type])), ...vector([])]))),
-    ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(1)]])),
-    ...section(3, vector(FUNCTIONS.map((_, i) => uleb(i)))),
-    ...section(7, vector(FUNCTIONS.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]))),
-    ...section(10, vector(FUNCTIONS.map(code))),
-  ]);
-}
+let compiled: WasmModule | null | undefined;
 
-// ---------------------------------------------------------------------------------------------
-
-/** Largest wasm32 memory, in 64 KiB pages. */
-const MAX_WASM_PAGES = 65536;
-
-let compiled: object | null | undefined;
-
-function wasmModule(): object | null {
+function wasmModule(): WasmModule | null {
   if (compiled === undefined) {
     try {
-      const api = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-      compiled = api ? new api.Module(moduleBytes()) : null;
+      // Each local as a run of one; the module imports a (non-shared) memory of at least one page.
+      const functions = FUNCTIONS.map((f) => ({ ...f, results: [], locals: f.locals.map((type): [number, number] => [1, type]) }));
+      compiled = compile(moduleBytes(functions, { shared: false }));
     } catch {
       compiled = null;
     }
@@ -564,17 +508,15 @@ export function useJavaScriptKernels(on: boolean): void {
  */
 export function createKernels(elements: number): LogregKernels {
   const module = forceJs ? null : wasmModule();
-  const pages = Math.max(1, Math.ceil(((RESERVED + elements) * 8) / 65536));
-  if (module && pages <= MAX_WASM_PAGES) {
+  const memory = module ? createMemory((RESERVED + elements) * 8) : undefined;
+  if (module && memory) {
     try {
-      const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-      const memory = new api.Memory({ initial: pages });
-      const exports = new api.Instance(module, { env: { memory } }).exports as WasmExports;
+      const exports = instantiate(module, memory) as WasmExports;
       const constants = new Float64Array(memory.buffer, 0, RESERVED);
       CONSTANTS.forEach((value, i) => constants.fill(value, 2 * i, 2 * i + 2));
       return wasmKernels(new Float64Array(memory.buffer, RESERVED * 8, elements), exports);
     } catch {
-      // No memory or address space for the wasm heap: the JavaScript loops still work.
+      // The platform refused the instance: the JavaScript loops still work.
     }
   }
   return jsKernels(new Float64Array(elements));
