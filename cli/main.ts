@@ -7,6 +7,7 @@ import { migrateCommand } from './commands/migrate.js';
 import { doctorCommand } from './commands/doctor.js';
 import { lineageCommand, modelsCommand } from './commands/models.js';
 import { trainCommand } from './commands/train.js';
+import { featuresCommand } from './commands/features.js';
 import { EXIT } from './exit-codes.js';
 
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   program.addCommand(trainCommand());
   program.addCommand(modelsCommand());
   program.addCommand(lineageCommand());
+  program.addCommand(featuresCommand());
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

@@ -1,0 +1,435 @@
+/**
+ * `keel features`: apply a project's feature definitions to the registry, list them, retrieve
+ * point-in-time-correct historical features into a CSV / Parquet file, and profile a view's rows.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command } from 'commander';
+import { loadConfig } from '../../lib/config.js';
+import type { ColumnProfile, FrequencyProfile, TableProfile } from '../../lib/data/profile.js';
+import { InvalidInput } from '../../lib/errors.js';
+import type { Entity, FeatureDefinitions, FeatureDefinitionsInput, FeatureService, FeatureView } from '../../lib/features/definitions.js';
+import { definitionVersion, featureRefSchema } from '../../lib/features/definitions.js';
+import type { OnDemandFeature, OnDemandFeatureInput } from '../../lib/features/on-demand.js';
+import { defineOnDemandFeature, onDemandRegistry, onDemandSpec } from '../../lib/features/on-demand.js';
+import type { DefinitionKind } from '../../lib/features/validate.js';
+import { definitionKey, resolveFeatureRefs, validateFeatureDefinitions } from '../../lib/features/validate.js';
+import { columnNames, findColumn } from '../../lib/data/table.js';
+import { formatOf, readTable, writeTable } from '../../stores/datasets.js';
+import type { Db } from '../../stores/db.js';
+import { createDb } from '../../stores/db.js';
+import type { HistoricalStrategy } from '../../stores/features/historical.js';
+import { getHistoricalFeatures } from '../../stores/features/historical.js';
+import type { ApplyResult, StoredFeatureDefinitions } from '../../stores/features/registry.js';
+import { applyFeatureDefinitions, loadFeatureDefinitions } from '../../stores/features/registry.js';
+import { featureViewStatisticsReport } from '../../stores/features/statistics.js';
+
+/** A subcommand that reports usage errors to `main` instead of exiting. */
+function subcommand(name: string): Command {
+  return new Command(name).exitOverride().configureOutput({ outputError: () => undefined });
+}
+
+async function withDb<T>(work: (db: Db) => Promise<T>): Promise<T> {
+  const db = createDb({ url: loadConfig().database.url, applicationName: 'keel-cli' });
+  try {
+    return await work(db);
+  } finally {
+    await db.end();
+  }
+}
+
+const out = (text: string) => void process.stdout.write(text);
+const progress = (text: string) => void process.stderr.write(`${text}\n`);
+
+export function featuresCommand(): Command {
+  return new Command('features')
+    .description('Feature store: apply definitions, list them, retrieve historical features, profile a view')
+    .addCommand(applyCommand())
+    .addCommand(listCommand())
+    .addCommand(historicalCommand())
+    .addCommand(statsCommand())
+    .action(() => {
+      throw new InvalidInput('features needs a subcommand: apply, list, historical or stats (see keel features --help)');
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// apply
+
+export interface LoadedDefinitionsModule {
+  file: string;
+  /** The export the definitions came from. */
+  exportName: string;
+  definitions: FeatureDefinitions;
+  onDemand: OnDemandFeature[];
+}
+
+function looksLikeDefinitions(value: unknown): value is FeatureDefinitionsInput {
+  return (
+    !!value &&
+    typeof value === 'object' &&
+    Array.isArray((value as { entities?: unknown }).entities) &&
+    Array.isArray((value as { featureViews?: unknown }).featureViews)
+  );
+}
+
+/**
+ * Imports a definitions module (.ts through tsx, or .js) and picks its definitions: the export
+ * `exportName` when given, else `definitions`, else the default export, else the one export that
+ * looks like `{entities: [...], featureViews: [...]}`. An `onDemandFeatures` export (definitions
+ * or `defineOnDemandFeature` inputs) is checked too.
+ */
+export async function loadDefinitionsModule(file: string, exportName?: string): Promise<LoadedDefinitionsModule> {
+  const resolved = path.resolve(file);
+  try {
+    if (!(await stat(resolved)).isFile()) throw new InvalidInput(`${file} is not a file`);
+  } catch (error) {
+    if (error instanceof InvalidInput) throw error;
+    throw new InvalidInput(`no such definitions module: ${file}`);
+  }
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(pathToFileURL(resolved).href)) as Record<string, unknown>;
+  } catch (error) {
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+    throw new InvalidInput(`cannot load definitions module ${file}: ${message}`);
+  }
+  const names = Object.keys(module).filter((k) => k !== 'default' || module.default !== undefined);
+  let chosen: string;
+  if (exportName !== undefined) {
+    if (!(exportName in module)) {
+      throw new InvalidInput(`${file} has no export ${exportName} (exports: ${names.join(', ') || 'none'})`);
+    }
+    chosen = exportName;
+  } else if (module.definitions !== undefined) {
+    chosen = 'definitions';
+  } else if (looksLikeDefinitions(module.default)) {
+    chosen = 'default';
+  } else {
+    const candidates = names.filter((k) => looksLikeDefinitions(module[k]));
+    if (candidates.length === 0) {
+      throw new InvalidInput(
+        `${file} exports no feature definitions: export \`definitions\` (or a default export) as {entities, featureViews, featureServices}`,
+      );
+    }
+    if (candidates.length > 1) {
+      throw new InvalidInput(`${file} exports several feature definitions (${candidates.join(', ')}); choose one with --export <name>`);
+    }
+    chosen = candidates[0]!;
+  }
+  let definitions: FeatureDefinitions;
+  try {
+    definitions = validateFeatureDefinitions(module[chosen] as FeatureDefinitionsInput);
+  } catch (error) {
+    if (error instanceof InvalidInput) throw new InvalidInput(`${file} (${chosen}): ${error.message}`, error.field);
+    throw error;
+  }
+  return { file, exportName: chosen, definitions, onDemand: loadOnDemand(file, module.onDemandFeatures) };
+}
+
+function loadOnDemand(file: string, value: unknown): OnDemandFeature[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new InvalidInput(`${file}: onDemandFeatures must be an array of on-demand feature definitions`);
+  try {
+    const defs = value.map((item: unknown) =>
+      item && typeof item === 'object' && typeof (item as OnDemandFeature).codeHash === 'string'
+        ? (item as OnDemandFeature)
+        : defineOnDemandFeature(item as OnDemandFeatureInput),
+    );
+    onDemandRegistry(defs);
+    return defs;
+  } catch (error) {
+    if (error instanceof InvalidInput) throw new InvalidInput(`${file} (onDemandFeatures): ${error.message}`, error.field);
+    throw error;
+  }
+}
+
+const KINDS: ReadonlyArray<{ kind: DefinitionKind; list: keyof FeatureDefinitions }> = [
+  { kind: 'entity', list: 'entities' },
+  { kind: 'feature_view', list: 'featureViews' },
+  { kind: 'feature_service', list: 'featureServices' },
+];
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** What `applyFeatureDefinitions` would do to a registry holding `stored`, in the same order. */
+export function planApply(definitions: FeatureDefinitions, stored: StoredFeatureDefinitions, prune = true): ApplyResult {
+  const result: ApplyResult = { created: [], updated: [], deleted: [], unchanged: [] };
+  for (const { kind, list } of KINDS) {
+    const items = [...(definitions[list] as Array<Entity | FeatureView | FeatureService>)].sort((a, b) => compare(a.name, b.name));
+    const wanted = new Set(items.map((i) => i.name));
+    for (const item of items) {
+      const key = definitionKey(kind, item.name);
+      const current = stored.versions[key];
+      if (current === undefined) result.created.push(key);
+      else if (current === definitionVersion(item)) result.unchanged.push(key);
+      else result.updated.push(key);
+    }
+    if (!prune) continue;
+    const gone = (stored[list] as Array<{ name: string }>).map((i) => i.name).filter((n) => !wanted.has(n)).sort(compare);
+    result.deleted.push(...gone.map((n) => definitionKey(kind, n)));
+  }
+  return result;
+}
+
+function versionsOf(definitions: FeatureDefinitions): Record<string, string> {
+  const versions: Record<string, string> = {};
+  for (const { kind, list } of KINDS) {
+    for (const item of definitions[list] as Array<Entity | FeatureView | FeatureService>) {
+      versions[definitionKey(kind, item.name)] = definitionVersion(item);
+    }
+  }
+  return versions;
+}
+
+interface ApplyOptions {
+  json?: boolean;
+  dryRun?: boolean;
+  export?: string;
+  prune: boolean;
+}
+
+function applyCommand(): Command {
+  return subcommand('apply')
+    .description('Make the registry hold exactly the entities, feature views and services a TypeScript module declares')
+    .argument('<module>', 'a .ts or .js module exporting `definitions` (or a default export) of type FeatureDefinitionsInput')
+    .option('--export <name>', 'take the definitions from this export of the module')
+    .option('--dry-run', 'print what would change without writing')
+    .option('--no-prune', 'keep registry items the module does not declare (default: delete them)')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (file: string, options: ApplyOptions) => {
+      const loaded = await loadDefinitionsModule(file, options.export);
+      const versions = versionsOf(loaded.definitions);
+      const result = await withDb(async (db) => {
+        if (options.dryRun) return planApply(loaded.definitions, await loadFeatureDefinitions(db), options.prune);
+        return applyFeatureDefinitions(db, loaded.definitions, { prune: options.prune });
+      });
+      const onDemand = onDemandSpec(loaded.onDemand);
+      if (options.json) {
+        out(`${JSON.stringify({ module: file, export: loaded.exportName, dryRun: !!options.dryRun, ...result, versions, onDemand })}\n`);
+        return;
+      }
+      const verb = options.dryRun
+        ? { created: 'would create', updated: 'would update', deleted: 'would delete', unchanged: 'unchanged' }
+        : { created: 'created', updated: 'updated', deleted: 'deleted', unchanged: 'unchanged' };
+      for (const what of ['created', 'updated', 'deleted', 'unchanged'] as const) {
+        for (const key of result[what]) out(`${verb[what].padEnd(13)} ${key.padEnd(40)} ${versions[key] ?? ''}\n`.trimEnd() + '\n');
+      }
+      for (const spec of onDemand) {
+        out(`${'on-demand'.padEnd(13)} ${spec.name.padEnd(40)} code ${spec.codeHash.slice(0, 16)} (not stored: goes into each model's feature spec)\n`);
+      }
+      const counts = `${result.created.length} created, ${result.updated.length} updated, ${result.deleted.length} deleted, ${result.unchanged.length} unchanged`;
+      out(options.dryRun ? `dry run of ${file}: ${counts.replace(/(\d+) (created|updated|deleted)/g, '$1 to be $2')}; nothing written\n` : `applied ${file}: ${counts}\n`);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// list
+
+function listCommand(): Command {
+  return subcommand('list')
+    .description('List the registry: feature views with version, entity, TTL, online flag and features; entities; services')
+    .option('--json', 'print JSON on stdout')
+    .action(async (options: { json?: boolean }) => {
+      const stored = await withDb((db) => loadFeatureDefinitions(db));
+      const v = (kind: DefinitionKind, name: string) => stored.versions[definitionKey(kind, name)] ?? '';
+      const listing = {
+        entities: stored.entities.map((e) => ({ name: e.name, version: v('entity', e.name), joinKeys: e.joinKeys, description: e.description })),
+        featureViews: stored.featureViews.map((view) => ({
+          name: view.name,
+          version: v('feature_view', view.name),
+          entity: view.entity,
+          table: view.source.table,
+          ttlSeconds: view.ttlSeconds,
+          online: view.online,
+          features: view.features.map((f) => ({ name: f.name, type: f.type })),
+        })),
+        featureServices: stored.featureServices.map((s) => ({ name: s.name, version: v('feature_service', s.name), features: s.features })),
+      };
+      if (options.json) return out(`${JSON.stringify(listing)}\n`);
+      if (listing.featureViews.length === 0 && listing.entities.length === 0) {
+        return out('the feature registry is empty (run keel features apply <module>)\n');
+      }
+      out(`${'VIEW'.padEnd(24)} ${'VERSION'.padEnd(16)} ${'ENTITY'.padEnd(14)} ${'TTL'.padEnd(8)} ${'ONLINE'.padEnd(6)} FEATURES\n`);
+      for (const view of listing.featureViews) {
+        const features = view.features.map((f) => `${f.name}:${f.type}`).join(', ');
+        out(`${view.name.padEnd(24)} ${view.version.padEnd(16)} ${view.entity.padEnd(14)} ${formatTtl(view.ttlSeconds).padEnd(8)} ${(view.online ? 'yes' : 'no').padEnd(6)} ${features}\n`);
+      }
+      for (const e of listing.entities) out(`entity  ${e.name} ${e.version}  keys ${e.joinKeys.map((k) => `${k.name}:${k.type}`).join(', ')}\n`);
+      for (const s of listing.featureServices) out(`service ${s.name} ${s.version}  ${s.features.length} features\n`);
+    });
+}
+
+function formatTtl(seconds: number): string {
+  if (seconds === 0) return 'forever';
+  if (seconds % 86_400 === 0) return `${seconds / 86_400}d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  return `${seconds}s`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// historical
+
+interface HistoricalCliOptions {
+  entities: string;
+  features?: string;
+  service?: string;
+  out: string;
+  timestampColumn: string;
+  backfillGuard: boolean;
+  fullNames?: boolean;
+  strategy: string;
+  json?: boolean;
+}
+
+const STRATEGIES = ['auto', 'lateral', 'distinct_on'];
+
+/** Every reference that does not name a feature of a registered view, all at once. */
+function checkRefs(definitions: FeatureDefinitions, refs: string[]): void {
+  const bad: string[] = [];
+  for (const ref of refs) {
+    if (!featureRefSchema.safeParse(ref).success) {
+      bad.push(`${JSON.stringify(ref)} (not view:feature)`);
+      continue;
+    }
+    const [viewName, featureName] = ref.split(':') as [string, string];
+    const view = definitions.featureViews.find((v) => v.name === viewName);
+    if (!view) bad.push(`${ref} (no feature view ${viewName})`);
+    else if (!view.features.some((f) => f.name === featureName)) bad.push(`${ref} (${viewName} has no feature ${featureName})`);
+  }
+  if (bad.length) {
+    const views = definitions.featureViews.map((v) => v.name).join(', ') || 'none';
+    throw new InvalidInput(`unknown feature reference${bad.length > 1 ? 's' : ''} ${bad.join(', ')}; feature views: ${views}`, 'features');
+  }
+}
+
+function historicalCommand(): Command {
+  return subcommand('historical')
+    .description('Point-in-time-correct feature values for every row of an entity file (CSV or Parquet), written to a CSV or Parquet file')
+    .requiredOption('--entities <file>', 'entity rows: join keys and a timestamp column (.csv or .parquet)')
+    .option('--features <refs>', 'comma-separated view:feature references')
+    .option('--service <name>', 'a feature service instead of --features')
+    .requiredOption('--out <file>', 'output file (.csv or .parquet): the entity columns, then one column per feature')
+    .option('--timestamp-column <name>', "the entity rows' timestamp column", 'event_timestamp')
+    .option('--no-backfill-guard', 'also use feature rows created after the entity timestamp')
+    .option('--full-names', 'name feature columns view__feature')
+    .option('--strategy <strategy>', 'query shape per view: auto, lateral or distinct_on', 'auto')
+    .option('--json', 'print a summary as JSON on stdout (progress stays on stderr)')
+    .action(async (options: HistoricalCliOptions) => {
+      if ((options.features === undefined) === (options.service === undefined)) {
+        throw new InvalidInput('give exactly one of --features view:feature,… and --service <name>');
+      }
+      if (!STRATEGIES.includes(options.strategy)) throw new InvalidInput(`--strategy must be auto, lateral or distinct_on, not ${options.strategy}`);
+      formatOf(options.entities);
+      formatOf(options.out);
+      const refs = options.features?.split(',').map((r) => r.trim()).filter((r) => r !== '');
+      if (refs && refs.length === 0) throw new InvalidInput('--features lists no feature references');
+
+      const result = await withDb(async (db) => {
+        const { versions: _versions, ...definitions } = await loadFeatureDefinitions(db);
+        if (refs) checkRefs(definitions, refs);
+        else resolveFeatureRefs(definitions, { service: options.service! });
+        const startedAt = performance.now();
+        const entities = await readTable(options.entities);
+        if (!findColumn(entities, options.timestampColumn)) {
+          throw new InvalidInput(
+            `${options.entities} has no timestamp column ${options.timestampColumn} (columns: ${columnNames(entities).join(', ')}); name it with --timestamp-column`,
+          );
+        }
+        progress(`read ${entities.rowCount} entity rows from ${options.entities} (${Math.round(performance.now() - startedAt)} ms)`);
+        return getHistoricalFeatures(db, {
+          entities: { rows: entities },
+          features: refs ?? { service: options.service! },
+          definitions,
+          timestampColumn: options.timestampColumn,
+          backfillGuard: options.backfillGuard,
+          fullFeatureNames: !!options.fullNames,
+          strategy: options.strategy as HistoricalStrategy | 'auto',
+        });
+      });
+      const { timings } = result;
+      progress(`entity rows loaded in ${Math.round(timings.entityLoadMs)} ms`);
+      for (const view of timings.views) {
+        progress(`  ${view.name.padEnd(24)} ${view.strategy.padEnd(11)} ${view.indexed ? 'indexed  ' : 'no index '} ${Math.round(view.ms)} ms`);
+      }
+      const writeStart = performance.now();
+      await writeTable(options.out, result.table);
+      progress(
+        `wrote ${result.table.rowCount} rows × ${result.table.columns.length} columns to ${options.out} ` +
+          `(${Math.round(performance.now() - writeStart)} ms; retrieval ${Math.round(timings.totalMs)} ms)`,
+      );
+      if (options.json) {
+        out(
+          `${JSON.stringify({
+            out: options.out,
+            rows: result.table.rowCount,
+            columns: result.table.columns.map((c) => c.name),
+            entity: result.entity,
+            entityKeys: result.entityKeys,
+            features: result.features,
+            featureViews: result.featureViews,
+            timings,
+          })}\n`,
+        );
+      }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// stats
+
+interface StatsOptions {
+  start?: string;
+  end?: string;
+  features?: string;
+  bins: string;
+  json?: boolean;
+}
+
+function positiveInt(value: string, option: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidInput(`${option} must be a positive whole number, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+function statsCommand(): Command {
+  return subcommand('stats')
+    .description("Profile a feature view's offline rows (count, nulls, min/max/mean/std, quantiles, histogram or top values)")
+    .argument('<view>', 'a feature view name')
+    .option('--start <time>', 'only rows with event timestamp >= this ISO 8601 time')
+    .option('--end <time>', 'only rows with event timestamp < this ISO 8601 time')
+    .option('--features <names>', 'comma-separated features of the view (default: all)')
+    .option('--bins <n>', 'histogram bins', '20')
+    .option('--json', 'print the statistics as JSON on stdout')
+    .action(async (view: string, options: StatsOptions) => {
+      const bins = positiveInt(options.bins, '--bins');
+      const features = options.features?.split(',').map((f) => f.trim()).filter((f) => f !== '');
+      const startedAt = performance.now();
+      const report = await withDb((db) =>
+        featureViewStatisticsReport(db, { view, start: options.start, end: options.end, features, profile: { bins } }),
+      );
+      progress(`profiled ${report.profile.rowCount} rows of ${report.table} in ${Math.round(performance.now() - startedAt)} ms`);
+      if (options.json) return out(`${JSON.stringify(report)}\n`);
+      out(`${report.view} (version ${report.version}) ${report.table}, ${report.eventTimestamp} in [${report.start ?? '-∞'}, ${report.end ?? '∞'}): ${report.profile.rowCount} rows\n`);
+      out(formatProfile(report.profile));
+    });
+}
+
+const num = (value: number | null) => (value === null ? '-' : Number.isInteger(value) ? String(value) : value.toPrecision(6));
+
+function formatColumn(column: ColumnProfile): string {
+  if (column.type === 'number' || column.type === 'timestamp') {
+    const ts = (value: number | null) => (value === null ? '-' : column.type === 'timestamp' ? new Date(value).toISOString() : num(value));
+    return (
+      `${column.name.padEnd(24)} ${column.type.padEnd(9)} count ${column.count} nulls ${column.nulls}  ` +
+      `min ${ts(column.min)}  p50 ${ts(column.quantiles?.p50 ?? null)}  max ${ts(column.max)}  mean ${ts(column.mean)}  std ${num(column.std)}`
+    );
+  }
+  const frequencies = column as FrequencyProfile;
+  const top = frequencies.top.slice(0, 5).map((t) => `${t.value}=${t.count}`).join(' ');
+  return `${column.name.padEnd(24)} ${column.type.padEnd(9)} count ${column.count} nulls ${column.nulls}  distinct ${frequencies.distinct}  ${top}${frequencies.distinct > 5 ? ' …' : ''}`;
+}
+
+function formatProfile(profile: TableProfile): string {
+  return profile.columns.map((c) => `  ${formatColumn(c)}\n`).join('');
+}
