@@ -32,6 +32,12 @@
  *   CREATE INDEX ON <table> (<join keys…>, <event timestamp>);
  * Keel never creates indexes on user tables.
  *
+ * `engine` (default `postgres`): `duckdb` runs the same join in DuckDB over Parquet exports of the
+ * views (stores/features/duckdb-engine.ts, stores/features/parquet-export.ts; exports cached in the
+ * artifact store per view, definition version and watermark), read in the same REPEATABLE READ
+ * snapshot; `auto` picks DuckDB for at least `DUCKDB_AUTO_MIN_ROWS` in-memory entity rows when
+ * `@duckdb/node-api` loads, else Postgres. Both give the same values.
+ *
  * Only parameterised SQL; table and column names come from validated definitions (identifiers
  * matching ^[a-z_][a-z0-9_]{0,62}$) and are always double-quoted.
  */
@@ -49,6 +55,12 @@ import { definitionVersion, identifierSchema, tableNameSchema } from '../../lib/
 import type { FeatureSelection, FeatureViewGroup, ResolvedFeatures } from '../../lib/features/validate.js';
 import { resolveFeatureRefs, validateFeatureDefinitions } from '../../lib/features/validate.js';
 import type { Db, DbClient } from '../db.js';
+import { loadConfig } from '../../lib/config.js';
+import type { ArtifactStore } from '../artifacts/index.js';
+import { openArtifactStore } from '../artifacts/index.js';
+import type { EngineEntityRows } from './duckdb-engine.js';
+import { duckdbAvailable, duckdbConnect, joinView, loadEntities } from './duckdb-engine.js';
+import { ensureExportsTable, exportFeatureView } from './parquet-export.js';
 import { loadFeatureDefinitions } from './registry.js';
 
 export type HistoricalStrategy = 'lateral' | 'distinct_on';
@@ -74,14 +86,30 @@ export interface HistoricalFeaturesOptions {
   strategy?: HistoricalStrategy | 'auto';
   /** Entity rows per INSERT into the temp table; default 50 000. */
   chunkSize?: number;
+  /**
+   * Where the join runs: `postgres` (default), `duckdb` (ASOF join over Parquet exports of the
+   * views), or `auto` (DuckDB for at least `DUCKDB_AUTO_MIN_ROWS` in-memory entity rows when
+   * `@duckdb/node-api` loads, else Postgres). Same results either way.
+   */
+  engine?: HistoricalEngine | 'auto';
+  /** Artifact store for the DuckDB engine's Parquet exports; default: the configured one (`KEEL_ARTIFACTS`). */
+  artifacts?: ArtifactStore;
 }
+
+export type HistoricalEngine = 'postgres' | 'duckdb';
+
+/** `engine: 'auto'` uses DuckDB from this many in-memory entity rows. */
+export const DUCKDB_AUTO_MIN_ROWS = 50_000;
 
 export interface HistoricalViewTiming {
   name: string;
-  strategy: HistoricalStrategy;
+  /** The Postgres strategy, or `asof` for the DuckDB engine. */
+  strategy: HistoricalStrategy | 'asof';
   /** True when the source table has a btree index on (join keys…, event timestamp). */
   indexed: boolean;
   ms: number;
+  /** DuckDB engine: the view's Parquet export, and whether this retrieval wrote it (else it came from the cache). */
+  export?: { sha256: string; rowCount: number; watermark: string; exported: boolean; ms: number };
 }
 
 export interface HistoricalTimings {
@@ -100,6 +128,8 @@ export interface HistoricalFeaturesResult {
   entityKeys: string[];
   /** The `view:feature` references, in output column order. */
   features: string[];
+  /** The engine that ran the join. */
+  engine: HistoricalEngine;
   timings: HistoricalTimings;
 }
 
@@ -300,6 +330,25 @@ async function run(
 
   if (entityRows) checkEntityRows(entityRows, entity, timestampColumn);
 
+  const engineOption = options.engine ?? 'postgres';
+  if (!['auto', 'postgres', 'duckdb'].includes(engineOption)) {
+    throw new InvalidInput(`engine must be auto, postgres or duckdb, not ${String(engineOption)}`, 'engine');
+  }
+  let engine: HistoricalEngine = 'postgres';
+  if (!explain) {
+    if (engineOption === 'duckdb') {
+      if (!(await duckdbAvailable())) throw new InvalidInput('engine duckdb: @duckdb/node-api cannot be loaded on this machine', 'engine');
+      engine = 'duckdb';
+    } else if (engineOption === 'auto' && entityRows && entityRows.rowCount >= DUCKDB_AUTO_MIN_ROWS && (await duckdbAvailable())) {
+      engine = 'duckdb';
+    }
+  }
+  let artifacts: ArtifactStore | undefined;
+  if (engine === 'duckdb') {
+    artifacts = options.artifacts ?? openArtifactStore(loadConfig().artifacts);
+    await ensureExportsTable(db);
+  }
+
   const client = await db.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
@@ -314,7 +363,7 @@ async function run(
     let rowCount: number;
     if (entityRows) {
       checkCollisions(columnNames(entityRows), outputs);
-      rowCount = await loadEntityRows(client, entityRows, entity, timestampColumn, chunkSize);
+      rowCount = engine === 'duckdb' ? entityRows.rowCount : await loadEntityRows(client, entityRows, entity, timestampColumn, chunkSize);
     } else {
       const table = await readTable(client, entityTable as string, 'entity rows', 'entities.table');
       entityColumns = table.columns;
@@ -325,7 +374,7 @@ async function run(
       );
       rowCount = await copyEntityTable(client, entityTable as string, entity, timestampColumn);
     }
-    await client.query(`ANALYZE ${ENTITY_TEMP_TABLE}`);
+    if (engine === 'postgres' || !entityRows) await client.query(`ANALYZE ${ENTITY_TEMP_TABLE}`);
     const entityLoaded = performance.now();
 
     const plans: ViewPlan[] = [];
@@ -352,7 +401,13 @@ async function run(
 
     const buffers = outputs.map((o) => newBuffer(o.type, rowCount));
     const viewTimings: HistoricalViewTiming[] = [];
-    for (const plan of plans) {
+    if (engine === 'duckdb') {
+      const entityInput = entityRows
+        ? duckdbEntitiesFromTable(entityRows, entity, timestampColumn)
+        : await duckdbEntitiesFromTemp(client, entity, rowCount);
+      viewTimings.push(...(await runDuckDB(client, artifacts!, plans, entity, entityInput, backfillGuard, buffers)));
+    }
+    for (const plan of engine === 'duckdb' ? [] : plans) {
       const viewStarted = performance.now();
       const { rows } = await client.query<unknown[]>({ text: plan.sql, values: plan.params, rowMode: 'array' });
       if (rows.length !== rowCount) {
@@ -382,6 +437,7 @@ async function run(
       entity: entity.name,
       entityKeys: entity.joinKeys.map((k) => k.name),
       features: resolved.refs,
+      engine,
       timings: {
         entityLoadMs: entityLoaded - started,
         views: viewTimings,
@@ -763,4 +819,108 @@ function newBuffer(type: ColumnType, rows: number): ColumnFill {
       };
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DuckDB engine (see stores/features/duckdb-engine.ts for the join and its proof of equivalence).
+
+/** Entity keys and timestamps of in-memory rows, as the Postgres path would send them (whole ms). */
+function duckdbEntitiesFromTable(rows: Table, entity: Entity, timestampColumn: string): EngineEntityRows {
+  const ts = (findColumn(rows, timestampColumn) as Extract<Column, { type: 'timestamp' }>).values;
+  const tsMicros = new Float64Array(rows.rowCount);
+  // new Date(v).toISOString() (the Postgres path) truncates to whole milliseconds toward zero.
+  for (let i = 0; i < rows.rowCount; i++) tsMicros[i] = Number.isFinite(ts[i]!) ? Math.trunc(ts[i]!) * 1000 : NaN;
+  const keys = entity.joinKeys.map((k) => {
+    const column = findColumn(rows, k.name)!;
+    if (column.type === 'category') {
+      const values: Array<string | null> = new Array<string | null>(rows.rowCount);
+      for (let i = 0; i < rows.rowCount; i++) {
+        const code = column.codes[i]!;
+        values[i] = code < 0 ? null : column.categories[code]!;
+      }
+      return { type: 'string' as const, values };
+    }
+    return { type: 'int64' as const, values: (column as Extract<Column, { type: 'number' }>).values };
+  });
+  return { rowCount: rows.rowCount, keys, tsMicros };
+}
+
+/** Entity keys and timestamps (exact microseconds) of an entity table copied into the temp table. */
+async function duckdbEntitiesFromTemp(client: DbClient, entity: Entity, rowCount: number): Promise<EngineEntityRows> {
+  const { rows } = await client.query<unknown[]>({
+    text:
+      `SELECT ${ROW}, round(extract(epoch from ${TS}) * 1000000)::float8, ` +
+      `${entity.joinKeys.map((k, i) => (k.type === 'int64' ? `${KEY(i)}::float8` : KEY(i))).join(', ')} FROM ${ENTITY_TEMP_TABLE}`,
+    rowMode: 'array',
+  });
+  const tsMicros = new Float64Array(rowCount).fill(NaN);
+  const keys = entity.joinKeys.map((k) => ({
+    type: k.type,
+    values: k.type === 'int64' ? new Float64Array(rowCount).fill(NaN) : new Array<string | null>(rowCount).fill(null),
+  }));
+  for (const row of rows) {
+    const index = row[0] as number;
+    if (row[1] !== null) tsMicros[index] = row[1] as number;
+    keys.forEach((key, i) => {
+      const value = row[i + 2];
+      if (value !== null) (key.values as Array<number | string | null>)[index] = value as number | string;
+    });
+  }
+  return { rowCount, keys, tsMicros };
+}
+
+async function runDuckDB(
+  client: DbClient,
+  artifacts: ArtifactStore,
+  plans: ViewPlan[],
+  entity: Entity,
+  entities: EngineEntityRows,
+  backfillGuard: boolean,
+  buffers: ColumnFill[],
+): Promise<HistoricalViewTiming[]> {
+  const timings: HistoricalViewTiming[] = [];
+  const exports = [];
+  for (const plan of plans) {
+    const { view } = plan.group;
+    const types = {
+      keys: entity.joinKeys.map((k) => k.type),
+      features: view.features.map((f) => featureColumnType(f.type)),
+    };
+    exports.push(await exportFeatureView(client, artifacts, view, entity, types));
+  }
+  const connection = await duckdbConnect();
+  try {
+    await loadEntities(connection, entities);
+    for (const [p, plan] of plans.entries()) {
+      const started = performance.now();
+      const { view } = plan.group;
+      const file = exports[p]!;
+      const engineView = {
+        name: view.name,
+        parquetPath: file.path,
+        keyCount: entity.joinKeys.length,
+        hasCreated: view.source.createdTimestamp !== undefined,
+        ttlSeconds: view.ttlSeconds,
+        featureColumns: plan.group.features.map((f) => view.features.findIndex((g) => g.name === f.name)),
+      };
+      const slots = plan.slots;
+      const count = await joinView(connection, engineView, backfillGuard, (row, values) => {
+        for (let j = 0; j < slots.length; j++) buffers[slots[j]!]!.set(row, values[j]);
+      });
+      if (count !== entities.rowCount) {
+        throw new Error(`feature view ${view.name}: the DuckDB join returned ${count} rows for ${entities.rowCount} entity rows`);
+      }
+      timings.push({
+        name: view.name,
+        strategy: 'asof',
+        indexed: plan.indexed,
+        ms: performance.now() - started,
+        export: { sha256: file.sha256, rowCount: file.rowCount, watermark: file.watermark, exported: file.exported, ms: file.ms },
+      });
+    }
+  } finally {
+    await connection.run('DROP TABLE IF EXISTS keel_entities').catch(() => undefined);
+    connection.closeSync();
+  }
+  return timings;
 }

@@ -1,0 +1,607 @@
+/**
+ * The DuckDB engine of historical retrieval (engine: 'duckdb': ASOF join over Parquet exports of
+ * the views), checked cell by cell against the same deliberately simple in-memory reference as
+ * test/integration/historical-features.test.ts, on the same seeded random data (ties decided by
+ * created_timestamp, null created timestamps and features, TTL edges, backfilled rows with the
+ * guard on and off, no match, duplicate and unsorted entity rows, null keys and timestamps, three
+ * views), plus: string join keys and awkward text (quotes, commas, newlines) and microsecond
+ * timestamps compared with the Postgres engine, entity tables, and the export cache (a second
+ * retrieval does not export again; a view with new rows or a new definition does).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { CellValue, Column, Table } from '../../lib/data/table.js';
+import {
+  booleanColumn,
+  categoryColumn,
+  columnValues,
+  createTable,
+  getColumn,
+  numberColumn,
+  timestampColumn,
+} from '../../lib/data/table.js';
+import type { FeatureDefinitionsInput, FeatureValueType } from '../../lib/features/definitions.js';
+import { Random } from '../../lib/ml/random.js';
+import { FsArtifactStore } from '../../stores/artifacts/index.js';
+import { createDb, type Db } from '../../stores/db.js';
+import { duckdbAvailable } from '../../stores/features/duckdb-engine.js';
+import { DUCKDB_AUTO_MIN_ROWS, getHistoricalFeatures } from '../../stores/features/historical.js';
+import { migrate } from '../../stores/migrate.js';
+import { freshDatabase, testDatabaseUrl } from '../helpers/services.js';
+
+const BASE = Date.UTC(2024, 0, 1);
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+// ---------------------------------------------------------------------------------------------
+// Test data: plain JS rows, the single source of truth for Postgres and the reference.
+
+type Value = number | string | boolean | null;
+
+interface ViewData {
+  name: string;
+  table: string;
+  ttlSeconds: number;
+  keyType: 'int4' | 'int8';
+  created: string | undefined;
+  features: Array<{ name: string; type: FeatureValueType }>;
+  indexed: boolean;
+  rows: Array<{ key: number; ets: number; cts: number | null; values: Value[] }>;
+}
+
+const maybe = <T>(random: Random, p: number, value: () => T): T | null => (random.next() < p ? null : value());
+
+function makeViews(random: Random, schema: string): ViewData[] {
+  const activity: ViewData = {
+    name: 'activity',
+    table: `${schema}.activity`,
+    ttlSeconds: 0,
+    keyType: 'int8',
+    created: 'created_at',
+    features: [
+      { name: 'spend', type: 'float64' },
+      { name: 'visits', type: 'int64' },
+      { name: 'plan', type: 'string' },
+      { name: 'active', type: 'bool' },
+      { name: 'last_login', type: 'timestamp' },
+    ],
+    indexed: true,
+    rows: [],
+  };
+  const recent: ViewData = {
+    name: 'recent',
+    table: `${schema}.recent`,
+    ttlSeconds: 6 * 3600,
+    keyType: 'int4',
+    created: 'created',
+    features: [
+      { name: 'score', type: 'float64' },
+      { name: 'tier', type: 'string' },
+    ],
+    indexed: true,
+    rows: [],
+  };
+  const daily: ViewData = {
+    name: 'daily',
+    table: `${schema}.daily`,
+    ttlSeconds: 86_400,
+    keyType: 'int8',
+    created: undefined,
+    features: [
+      { name: 'balance', type: 'float64' },
+      { name: 'flag', type: 'bool' },
+    ],
+    indexed: false,
+    rows: [],
+  };
+
+  // Few distinct event times per key, so ties in event_timestamp are common; created timestamps
+  // on a coarse grid too (and sometimes null). (key, ets, cts) is unique, so the pick is defined.
+  const add = (view: ViewData, count: number, ets: () => number, cts: (ets: number) => number | null, values: () => Value[]) => {
+    const seen = new Set<string>();
+    while (view.rows.length < count) {
+      const key = 1 + random.int(40);
+      const e = ets();
+      const c = view.created ? cts(e) : null;
+      const id = `${key}|${e}|${c}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      view.rows.push({ key, ets: e, cts: c, values: values() });
+    }
+  };
+  add(
+    activity,
+    500,
+    () => BASE + random.int(30) * 2 * HOUR,
+    (e) => maybe(random, 0.07, () => e + random.int(5) * 30 * MINUTE),
+    () => [
+      maybe(random, 0.15, () => Math.round(random.next() * 10_000) / 10),
+      maybe(random, 0.15, () => random.int(50)),
+      maybe(random, 0.15, () => ['basic', 'pro', 'gold', ''][random.int(4)]!),
+      maybe(random, 0.15, () => random.next() < 0.5),
+      maybe(random, 0.15, () => BASE - random.int(1_000_000) * 1000 + random.int(1000)),
+    ],
+  );
+  add(
+    recent,
+    400,
+    () => BASE + random.int(60 * 4) * 15 * MINUTE,
+    (e) => maybe(random, 0.05, () => e + random.int(3) * 20 * MINUTE),
+    () => [maybe(random, 0.15, () => random.next() * 2 - 1), maybe(random, 0.15, () => ['a', 'b', 'c'][random.int(3)]!)],
+  );
+  add(
+    daily,
+    150,
+    () => BASE + random.int(5) * DAY + random.int(3) * 6 * HOUR,
+    () => null,
+    () => [maybe(random, 0.15, () => random.int(100_000) / 100), maybe(random, 0.15, () => random.next() < 0.5)],
+  );
+  return [activity, recent, daily];
+}
+
+interface EntityRows {
+  keys: Array<number | null>;
+  ts: Array<number | null>;
+  label: Array<boolean | null>;
+  city: Array<string | null>;
+  weight: Array<number | null>;
+}
+
+function makeEntities(random: Random, views: ViewData[]): EntityRows {
+  const keys: Array<number | null> = [];
+  const ts: Array<number | null> = [];
+  const push = (key: number | null, time: number | null) => {
+    keys.push(key);
+    ts.push(time);
+  };
+  // Random rows; keys 0 and 41..45 have no feature rows at all.
+  for (let i = 0; i < 500; i++) {
+    push(random.int(46), BASE - 6 * HOUR + random.int(4 * 24 * 60) * MINUTE + (random.next() < 0.3 ? random.int(1000) : 0));
+  }
+  for (const view of views) {
+    for (let i = 0; i < 25; i++) {
+      const row = view.rows[random.int(view.rows.length)]!;
+      push(row.key, row.ets); // event_timestamp <= ts is inclusive
+      push(row.key, row.ets - 1);
+      if (view.ttlSeconds > 0) {
+        push(row.key, row.ets + view.ttlSeconds * 1000); // exactly ts − TTL: in
+        push(row.key, row.ets + view.ttlSeconds * 1000 + 1); // 1 ms before ts − TTL: out
+      }
+      if (row.cts !== null) {
+        push(row.key, row.cts); // created exactly at ts: passes the guard
+        push(row.key, row.cts - 1); // created 1 ms after ts: a backfill
+      }
+    }
+  }
+  push(null, BASE + DAY);
+  push(null, null);
+  push(7, null);
+  // Duplicates, then shuffle: the output must keep every row in the given order.
+  const n = keys.length;
+  for (let i = 0; i < 40; i++) {
+    const j = random.int(n);
+    push(keys[j]!, ts[j]!);
+  }
+  const order = random.shuffle(Array.from({ length: keys.length }, (_, i) => i));
+  return {
+    keys: order.map((i) => keys[i]!),
+    ts: order.map((i) => ts[i]!),
+    label: order.map(() => maybe(random, 0.1, () => random.next() < 0.3)),
+    city: order.map(() => maybe(random, 0.1, () => ['Oslo', 'Lima', 'Pune'][random.int(3)]!)),
+    weight: order.map(() => maybe(random, 0.1, () => random.next())),
+  };
+}
+
+function entityTable(entities: EntityRows): Table {
+  return createTable([
+    numberColumn('customer_id', entities.keys),
+    booleanColumn('label', entities.label),
+    timestampColumn('event_timestamp', entities.ts),
+    categoryColumn('city', entities.city),
+    numberColumn('weight', entities.weight),
+  ]);
+}
+
+function definitionsFor(views: ViewData[], schema: string): FeatureDefinitionsInput {
+  return {
+    entities: [
+      { name: 'customer', joinKeys: [{ name: 'customer_id', type: 'int64' }] },
+      { name: 'merchant', joinKeys: [{ name: 'merchant_id', type: 'string' }] },
+    ],
+    featureViews: [
+      ...views.map((v) => ({
+        name: v.name,
+        entity: 'customer',
+        source: { table: v.table, ...(v.created ? { createdTimestamp: v.created } : {}) },
+        features: v.features,
+        ttlSeconds: v.ttlSeconds,
+      })),
+      {
+        name: 'merchant_stats',
+        entity: 'merchant',
+        source: { table: `${schema}.merchant_stats` },
+        features: [{ name: 'volume', type: 'float64' }],
+      },
+      {
+        name: 'other_spend',
+        entity: 'customer',
+        source: { table: `${schema}.activity`, createdTimestamp: 'created_at' },
+        features: [{ name: 'spend', type: 'float64' }],
+      },
+    ],
+    featureServices: [{ name: 'churn', features: ['recent:tier', 'activity:spend', 'daily:flag'] }],
+  };
+}
+
+const SQL_TYPES: Record<FeatureValueType, string> = {
+  float64: 'float8',
+  int64: 'int8',
+  bool: 'bool',
+  string: 'text',
+  timestamp: 'timestamptz',
+};
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+async function createViewTable(db: Db, view: ViewData): Promise<void> {
+  const columns = [
+    `customer_id ${view.keyType}`,
+    'event_timestamp timestamptz NOT NULL',
+    ...(view.created ? [`${view.created} timestamptz`] : []),
+    ...view.features.map((f) => `${f.name} ${SQL_TYPES[f.type]}`),
+  ];
+  await db.query(`CREATE TABLE ${view.table} (${columns.join(', ')})`);
+  const arrays: unknown[][] = [view.rows.map((r) => r.key), view.rows.map((r) => iso(r.ets))];
+  const types = [`${view.keyType}[]`, 'timestamptz[]'];
+  if (view.created) {
+    arrays.push(view.rows.map((r) => iso(r.cts)));
+    types.push('timestamptz[]');
+  }
+  view.features.forEach((f, j) => {
+    arrays.push(view.rows.map((r) => (f.type === 'timestamp' ? iso(r.values[j] as number | null) : r.values[j])));
+    types.push(`${SQL_TYPES[f.type]}[]`);
+  });
+  await db.query(`INSERT INTO ${view.table} SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}`).join(', ')})`, arrays);
+  if (view.indexed) await db.query(`CREATE INDEX ON ${view.table} (customer_id, event_timestamp)`);
+  await db.query(`ANALYZE ${view.table}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference: for each entity row, filter the view's rows, sort, take the first.
+
+interface ReferencePick {
+  /** Index into view.rows, or -1. */
+  row: number;
+  /** The pick's event_timestamp is exactly ts − TTL. */
+  atTtlEdge: boolean;
+  /** Another eligible row had the same event_timestamp (decided by created_timestamp). */
+  tie: boolean;
+}
+
+function referencePicks(view: ViewData, entities: EntityRows, guard: boolean): ReferencePick[] {
+  const picks: ReferencePick[] = [];
+  for (let i = 0; i < entities.keys.length; i++) {
+    const key = entities.keys[i];
+    const ts = entities.ts[i];
+    if (key === null || ts === null || key === undefined || ts === undefined) {
+      picks.push({ row: -1, atTtlEdge: false, tie: false });
+      continue;
+    }
+    const candidates: number[] = [];
+    view.rows.forEach((row, r) => {
+      if (row.key !== key) return;
+      if (row.ets > ts) return;
+      if (view.ttlSeconds > 0 && row.ets < ts - view.ttlSeconds * 1000) return;
+      if (guard && view.created && row.cts !== null && row.cts > ts) return;
+      candidates.push(r);
+    });
+    const createdRank = (r: number) => view.rows[r]!.cts ?? -Infinity; // nulls last
+    candidates.sort((a, b) => view.rows[b]!.ets - view.rows[a]!.ets || createdRank(b) - createdRank(a));
+    const best = candidates[0];
+    if (best === undefined) {
+      picks.push({ row: -1, atTtlEdge: false, tie: false });
+      continue;
+    }
+    const bestEts = view.rows[best]!.ets;
+    picks.push({
+      row: best,
+      atTtlEdge: view.ttlSeconds > 0 && bestEts === ts - view.ttlSeconds * 1000,
+      tie: candidates.filter((r) => view.rows[r]!.ets === bestEts).length > 1,
+    });
+  }
+  return picks;
+}
+
+function expectedColumn(view: ViewData, feature: number, picks: ReferencePick[]): CellValue[] {
+  return picks.map((p) => (p.row < 0 ? null : (view.rows[p.row]!.values[feature] as CellValue)));
+}
+
+function assertColumnEquals(actual: Column, expected: CellValue[], entities: EntityRows, what: string): void {
+  const values = columnValues(actual);
+  assert.equal(values.length, expected.length, `${what}: row count`);
+  for (let i = 0; i < expected.length; i++) {
+    if (!Object.is(values[i], expected[i]) && values[i] !== expected[i]) {
+      assert.fail(
+        `${what} row ${i} (customer_id ${entities.keys[i]}, ts ${iso(entities.ts[i] ?? null)}): got ${JSON.stringify(values[i])}, expected ${JSON.stringify(expected[i])}`,
+      );
+    }
+  }
+}
+
+function assertMatchesReference(result: Table, views: ViewData[], entities: EntityRows, guard: boolean, fullNames: boolean, label: string): void {
+  for (const view of views) {
+    const picks = referencePicks(view, entities, guard);
+    view.features.forEach((feature, j) => {
+      const name = fullNames ? `${view.name}__${feature.name}` : feature.name;
+      assertColumnEquals(getColumn(result, name), expectedColumn(view, j, picks), entities, `${label}: ${view.name}:${feature.name}`);
+    });
+  }
+}
+
+
+// ---------------------------------------------------------------------------------------------
+
+describe('historical features with the DuckDB engine (ASOF join over Parquet exports)', () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let db: Db;
+  let artifactDir: string;
+  let artifacts: FsArtifactStore;
+  const schema = `histd_${randomBytes(4).toString('hex')}`;
+  const random = new Random(20240101);
+  const views = makeViews(random, schema);
+  const entities = makeEntities(random, views);
+  const definitions = definitionsFor(views, schema);
+  const allFeatures = views.flatMap((v) => v.features.map((f) => `${v.name}:${f.name}`));
+
+  before(async () => {
+    assert.ok(await duckdbAvailable(), '@duckdb/node-api loads');
+    database = await freshDatabase(await testDatabaseUrl());
+    await migrate(database.url);
+    db = createDb({ url: database.url });
+    artifactDir = await mkdtemp(path.join(os.tmpdir(), 'keel-duckdb-test-'));
+    artifacts = new FsArtifactStore(artifactDir);
+    await db.query(`CREATE SCHEMA ${schema}`);
+    for (const view of views) await createViewTable(db, view);
+    await db.query(`CREATE TABLE ${schema}.merchant_stats (merchant_id text, event_timestamp timestamptz, volume float8)`);
+  });
+  after(async () => {
+    await db?.end();
+    await database?.drop();
+    if (artifactDir) await rm(artifactDir, { recursive: true, force: true });
+  });
+
+  for (const backfillGuard of [true, false]) {
+    for (const fullFeatureNames of [false, true]) {
+      it(`matches the reference on every cell: backfill guard ${backfillGuard ? 'on' : 'off'}${fullFeatureNames ? ', full feature names' : ''}`, async () => {
+        const rows = entityTable(entities);
+        const result = await getHistoricalFeatures(db, {
+          entities: { rows },
+          features: allFeatures,
+          definitions,
+          backfillGuard,
+          fullFeatureNames,
+          engine: 'duckdb',
+          artifacts,
+        });
+        assert.equal(result.engine, 'duckdb');
+        const { table } = result;
+        assert.equal(table.rowCount, rows.rowCount);
+        assert.deepEqual(
+          table.columns.slice(0, 5).map((c) => columnValues(c)),
+          rows.columns.map((c) => columnValues(c)),
+          'entity columns unchanged, in entity order',
+        );
+        assert.deepEqual(
+          table.columns.slice(5).map((c) => c.name),
+          views.flatMap((v) => v.features.map((f) => (fullFeatureNames ? `${v.name}__${f.name}` : f.name))),
+        );
+        assertMatchesReference(table, views, entities, backfillGuard, fullFeatureNames, `duckdb guard ${backfillGuard}`);
+        assert.deepEqual(
+          result.timings.views.map((v) => v.strategy),
+          ['asof', 'asof', 'asof'],
+        );
+      });
+    }
+  }
+
+  it('matches the reference for a subset of features in another order, and a single view', async () => {
+    const features = ['recent:tier', 'activity:last_login', 'daily:flag', 'activity:plan'];
+    const { table } = await getHistoricalFeatures(db, { entities: { rows: entityTable(entities) }, features, definitions, engine: 'duckdb', artifacts });
+    assert.deepEqual(table.columns.slice(5).map((c) => c.name), ['tier', 'last_login', 'flag', 'plan']);
+    const byView = Object.fromEntries(views.map((v) => [v.name, v]));
+    for (const ref of features) {
+      const [viewName, feature] = ref.split(':') as [string, string];
+      const view = byView[viewName]!;
+      const j = view.features.findIndex((f) => f.name === feature);
+      assertColumnEquals(getColumn(table, feature), expectedColumn(view, j, referencePicks(view, entities, true)), entities, ref);
+    }
+  });
+
+  it('the export cache: a second retrieval does not export again; new rows or a new definition do', async () => {
+    const run = (defs: FeatureDefinitionsInput = definitions) =>
+      getHistoricalFeatures(db, { entities: { rows: entityTable(entities) }, features: allFeatures, definitions: defs, engine: 'duckdb', artifacts });
+    const exported = (result: Awaited<ReturnType<typeof run>>) => result.timings.views.map((v) => [v.name, v.export!.exported]);
+    await run();
+    const second = await run();
+    assert.deepEqual(exported(second), [
+      ['activity', false],
+      ['recent', false],
+      ['daily', false],
+    ]);
+    const shas = second.timings.views.map((v) => v.export!.sha256);
+
+    // A new row in `recent` (a later created timestamp): only that view is exported again, and the new row is used.
+    const recent = views[1]!;
+    const target = { key: 3, ets: BASE + 3 * DAY, cts: BASE + 3 * DAY + MINUTE, values: [0.125, 'zz'] as Value[] };
+    await db.query(`INSERT INTO ${recent.table} (customer_id, event_timestamp, created, score, tier) VALUES ($1, $2, $3, $4, $5)`, [
+      target.key,
+      new Date(target.ets).toISOString(),
+      new Date(target.cts).toISOString(),
+      target.values[0],
+      target.values[1],
+    ]);
+    try {
+      const probe = createTable([numberColumn('customer_id', [3, 3]), timestampColumn('event_timestamp', [target.cts, target.cts - 1])]);
+      const third = await getHistoricalFeatures(db, { entities: { rows: probe }, features: ['recent:score', 'activity:spend', 'recent:tier'], definitions, engine: 'duckdb', artifacts });
+      assert.deepEqual(
+        third.timings.views.map((v) => [v.name, v.export!.exported]),
+        [
+          ['recent', true],
+          ['activity', false],
+        ],
+      );
+      assert.notEqual(third.timings.views[0]!.export!.sha256, shas[1]);
+      assert.equal(third.timings.views[1]!.export!.sha256, shas[0]);
+      assert.deepEqual(columnValues(getColumn(third.table, 'tier')).slice(0, 1), ['zz']);
+      assert.notEqual(columnValues(getColumn(third.table, 'tier'))[1], 'zz', 'created 1 ms after ts: a backfill, not used');
+    } finally {
+      await db.query(`DELETE FROM ${recent.table} WHERE tier = 'zz'`);
+    }
+    // Back to the old rows: the old export is found again.
+    const fourth = await run();
+    assert.deepEqual(fourth.timings.views.map((v) => v.export!.sha256), shas);
+    assert.deepEqual(exported(fourth), [
+      ['activity', false],
+      ['recent', false],
+      ['daily', false],
+    ]);
+
+    // A changed definition (the TTL of daily) has a new version: exported again, and the new TTL applies.
+    const changed: FeatureDefinitionsInput = {
+      ...definitions,
+      featureViews: definitions.featureViews.map((v) => (v.name === 'daily' ? { ...v, ttlSeconds: 3600 } : v)),
+    };
+    const fifth = await run(changed);
+    assert.deepEqual(exported(fifth), [
+      ['activity', false],
+      ['recent', false],
+      ['daily', true],
+    ]);
+    const daily = { ...views[2]!, ttlSeconds: 3600 };
+    assertMatchesReference(fifth.table, [views[0]!, views[1]!, daily], entities, true, false, 'new TTL');
+  });
+
+  it('entity rows from a Postgres table give the same values as the Postgres engine', async () => {
+    const table = `${schema}.labels_d`;
+    await db.query(`CREATE TABLE ${table} (id int4, customer_id int8, event_timestamp timestamptz, note text)`);
+    await db.query(
+      `INSERT INTO ${table} SELECT o::int4 - 1, k, t, 'n' || o FROM unnest($1::int8[], $2::timestamptz[]) WITH ORDINALITY AS u(k, t, o)`,
+      [entities.keys, entities.ts.map((t) => (t === null ? null : new Date(t).toISOString()))],
+    );
+    // Microsecond entity timestamps, just before and after a feature row's event timestamp.
+    await db.query(`INSERT INTO ${table} SELECT -1, customer_id, event_timestamp - interval '1 microsecond', 'before' FROM ${views[0]!.table} LIMIT 20`);
+    await db.query(`INSERT INTO ${table} SELECT -2, customer_id, event_timestamp + interval '1 microsecond', 'after' FROM ${views[0]!.table} LIMIT 20`);
+    const options = { entities: { table }, features: allFeatures, definitions, fullFeatureNames: true, artifacts };
+    const viaPostgres = await getHistoricalFeatures(db, { ...options, engine: 'postgres' });
+    const viaDuckdb = await getHistoricalFeatures(db, { ...options, engine: 'duckdb' });
+    assert.equal(viaDuckdb.engine, 'duckdb');
+    assertSameTable(viaDuckdb.table, viaPostgres.table);
+  });
+
+  it('string join keys, awkward text, microsecond timestamps and numeric/int4/date sources: same as the Postgres engine', async () => {
+    const table = `${schema}.merchant_daily`;
+    await db.query(
+      `CREATE TABLE ${table} (merchant_id text, event_timestamp timestamptz, created timestamptz, note text, amount numeric, n int4, day date, ok bool)`,
+    );
+    const texts = ['plain', 'with, comma', 'with "quotes"', 'new\nline', '', 'ünïcode ✓', '"', ',', null];
+    const merchants = ['m1', 'm,2', 'm"3', '', 'm 5'];
+    const rows: unknown[][] = [];
+    const rand = new Random(7);
+    for (let i = 0; i < 600; i++) {
+      const ets = new Date(BASE + rand.int(50) * HOUR).toISOString().replace('Z', `${String(rand.int(1000)).padStart(3, '0')}Z`);
+      rows.push([
+        merchants[rand.int(merchants.length)],
+        ets.replace(/\.(\d{3})(\d{3})Z$/, '.$1$2Z'),
+        rand.next() < 0.1 ? null : new Date(BASE + rand.int(60) * HOUR + rand.int(1000)).toISOString(),
+        texts[rand.int(texts.length)],
+        rand.next() < 0.1 ? null : (rand.int(2_000_000) / 1000).toString(),
+        rand.next() < 0.1 ? null : rand.int(1000) - 500,
+        rand.next() < 0.1 ? null : new Date(BASE + rand.int(30) * DAY).toISOString().slice(0, 10),
+        rand.next() < 0.1 ? null : rand.next() < 0.5,
+      ]);
+    }
+    const transpose = (j: number) => rows.map((r) => r[j]);
+    await db.query(
+      `INSERT INTO ${table} SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::numeric[], $6::int4[], $7::date[], $8::bool[])`,
+      [0, 1, 2, 3, 4, 5, 6, 7].map(transpose),
+    );
+    const defs: FeatureDefinitionsInput = {
+      entities: [{ name: 'merchant', joinKeys: [{ name: 'merchant_id', type: 'string' }] }],
+      featureViews: [
+        {
+          name: 'merchant_daily',
+          entity: 'merchant',
+          source: { table, createdTimestamp: 'created' },
+          ttlSeconds: 7200,
+          features: [
+            { name: 'note', type: 'string' },
+            { name: 'amount', type: 'float64' },
+            { name: 'n', type: 'int64' },
+            { name: 'day', type: 'timestamp' },
+            { name: 'ok', type: 'bool' },
+          ],
+        },
+      ],
+    };
+    const keys: Array<string | null> = [];
+    const times: Array<number | null> = [];
+    for (let i = 0; i < 3000; i++) {
+      keys.push(rand.next() < 0.02 ? null : [...merchants, 'unknown'][rand.int(merchants.length + 1)]!);
+      times.push(rand.next() < 0.02 ? null : BASE - HOUR + rand.int(60 * 60) * MINUTE + rand.int(3) - 1);
+    }
+    const entityRows = createTable([categoryColumn('merchant_id', keys), timestampColumn('event_timestamp', times)]);
+    for (const backfillGuard of [true, false]) {
+      const options = {
+        entities: { rows: entityRows },
+        features: ['merchant_daily:note', 'merchant_daily:amount', 'merchant_daily:n', 'merchant_daily:day', 'merchant_daily:ok'],
+        definitions: defs,
+        backfillGuard,
+        artifacts,
+      };
+      const viaPostgres = await getHistoricalFeatures(db, { ...options, engine: 'postgres' });
+      const viaDuckdb = await getHistoricalFeatures(db, { ...options, engine: 'duckdb' });
+      assertSameTable(viaDuckdb.table, viaPostgres.table);
+      const notes = columnValues(getColumn(viaDuckdb.table, 'note'));
+      for (const text of ['with, comma', 'with "quotes"', 'new\nline', '']) assert.ok(notes.includes(text), `a pick with ${JSON.stringify(text)}`);
+    }
+  });
+
+  it('engine auto: DuckDB from DUCKDB_AUTO_MIN_ROWS in-memory entity rows, Postgres below; zero rows work', async () => {
+    const small = await getHistoricalFeatures(db, { entities: { rows: entityTable(entities) }, features: ['activity:spend'], definitions, engine: 'auto', artifacts });
+    assert.equal(small.engine, 'postgres');
+    const n = DUCKDB_AUTO_MIN_ROWS;
+    const big = createTable([
+      numberColumn('customer_id', Array.from({ length: n }, (_, i) => entities.keys[i % entities.keys.length]!)),
+      timestampColumn('event_timestamp', Array.from({ length: n }, (_, i) => entities.ts[i % entities.ts.length]!)),
+    ]);
+    const large = await getHistoricalFeatures(db, { entities: { rows: big }, features: ['activity:spend', 'recent:score'], definitions, engine: 'auto', artifacts });
+    assert.equal(large.engine, 'duckdb');
+    const viaPostgres = await getHistoricalFeatures(db, { entities: { rows: big }, features: ['activity:spend', 'recent:score'], definitions, artifacts });
+    assertSameTable(large.table, viaPostgres.table);
+    const empty = createTable([numberColumn('customer_id', []), timestampColumn('event_timestamp', [])]);
+    const none = await getHistoricalFeatures(db, { entities: { rows: empty }, features: ['activity:plan', 'recent:score'], definitions, engine: 'duckdb', artifacts });
+    assert.equal(none.table.rowCount, 0);
+    assert.deepEqual(none.table.columns.map((c) => [c.name, c.type]), [
+      ['customer_id', 'number'],
+      ['event_timestamp', 'timestamp'],
+      ['plan', 'category'],
+      ['score', 'number'],
+    ]);
+  });
+});
+
+function assertSameTable(actual: Table, expected: Table): void {
+  assert.deepEqual(actual.columns.map((c) => [c.name, c.type]), expected.columns.map((c) => [c.name, c.type]));
+  assert.equal(actual.rowCount, expected.rowCount);
+  for (let j = 0; j < expected.columns.length; j++) {
+    const a = columnValues(actual.columns[j]!);
+    const e = columnValues(expected.columns[j]!);
+    for (let i = 0; i < e.length; i++) {
+      if (!Object.is(a[i], e[i])) assert.fail(`column ${expected.columns[j]!.name} row ${i}: got ${JSON.stringify(a[i])}, expected ${JSON.stringify(e[i])}`);
+    }
+  }
+}
