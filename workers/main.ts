@@ -1,4 +1,5 @@
 import { NativeConnection } from '@temporalio/worker';
+import { churnOnDemandFeatures } from '../examples/churn/on-demand.js';
 import type { KeelConfig } from '../lib/config.js';
 import { openArtifactStore } from '../stores/artifacts/index.js';
 import { createDb } from '../stores/db.js';
@@ -19,7 +20,12 @@ export async function runWorkers({ config, queues, log = console.error }: RunWor
   const connection = await NativeConnection.connect(await temporalConnectionOptions(config.temporal));
   const db = createDb({ url: config.database.url, applicationName: 'keel-worker' });
   try {
-    const deps = { db, artifacts: openArtifactStore(config.artifacts), s3: { endpoint: config.artifacts.s3Endpoint, region: config.artifacts.region } };
+    const deps = {
+      db,
+      artifacts: openArtifactStore(config.artifacts),
+      s3: { endpoint: config.artifacts.s3Endpoint, region: config.artifacts.region },
+      onDemand: churnOnDemandFeatures,
+    };
     const workflowBundle = await bundleWorkflows();
     const workers = await Promise.all(
       queues.map((taskQueue) =>

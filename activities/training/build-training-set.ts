@@ -5,6 +5,8 @@
  */
 import { Context } from '@temporalio/activity';
 import { InvalidInput } from '../../lib/errors.js';
+import type { OnDemandFeature } from '../../lib/features/on-demand.js';
+import { applyOnDemandFeatures, onDemandRegistry, onDemandSpec } from '../../lib/features/on-demand.js';
 import type { Table } from '../../lib/data/table.js';
 import { findColumn, schemaOf } from '../../lib/data/table.js';
 import type { DataSource } from '../../lib/schemas/training-pipeline.js';
@@ -30,6 +32,7 @@ export interface BuildDeps {
   db: Db;
   artifacts: ArtifactStore;
   s3?: S3Access;
+  onDemand?: readonly OnDemandFeature[];
 }
 
 const TIMESTAMP_GUESS = 'event_timestamp';
@@ -118,6 +121,8 @@ async function fromFeatureViews(deps: BuildDeps, data: Extract<DataSource, { kin
     features: request,
     backfillGuard: data.backfillGuard,
   });
+  const onDemand = pickOnDemand(deps.onDemand ?? [], data.onDemand);
+  const table = onDemand.length ? applyOnDemandFeatures(result.table, onDemand) : result.table;
   const source: TrainingSetSource = {
     kind: 'features',
     entities: data.entities,
@@ -127,8 +132,9 @@ async function fromFeatureViews(deps: BuildDeps, data: Extract<DataSource, { kin
     featureViews: result.featureViews,
     backfillGuard: data.backfillGuard,
     example: data.example,
+    onDemand: onDemandSpec(onDemand),
   };
-  return store(deps, result.table, null, source, result.entityKeys, data.timestampColumn);
+  return store(deps, table, null, source, result.entityKeys, data.timestampColumn);
 }
 
 async function fromDataset(deps: BuildDeps, data: Extract<DataSource, { kind: 'dataset' }>, entityKeys: string[] = []): Promise<TrainingSetRef> {
@@ -158,6 +164,19 @@ export interface RecordedSource {
   source: TrainingSetSource;
   entityKeys: string[];
   timestampColumn: string | null;
+}
+
+/** The worker's on-demand functions named by the pipeline, in the order asked. */
+function pickOnDemand(available: readonly OnDemandFeature[], names: readonly string[]): OnDemandFeature[] {
+  const byName = onDemandRegistry(available);
+  return names.map((name) => {
+    const def = byName.get(name);
+    if (!def) {
+      const known = [...byName.keys()].join(', ') || 'none';
+      throw new InvalidInput(`unknown on-demand feature ${name} (this worker has: ${known})`, 'data.onDemand');
+    }
+    return def;
+  });
 }
 
 function heartbeatQuietly(message: string): void {

@@ -3,6 +3,7 @@
  * `keel` queue, CPU-heavy ones (trainModel, evaluateModel, crossValidate) on `keel-training`;
  * every worker registers all of them and the workflow picks the queue.
  */
+import type { OnDemandFeature } from '../../lib/features/on-demand.js';
 import type { ArtifactStore } from '../../stores/artifacts/index.js';
 import type { S3Access } from '../../stores/data-files.js';
 import type { Db } from '../../stores/db.js';
@@ -25,6 +26,7 @@ export interface TrainingDeps {
   db: Db;
   artifacts: ArtifactStore;
   s3?: S3Access;
+  onDemand?: readonly OnDemandFeature[];
 }
 
 export function createTrainingActivities(deps: TrainingDeps) {

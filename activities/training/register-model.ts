@@ -51,6 +51,12 @@ export async function registerModel(deps: { db: Db; artifacts: ArtifactStore }, 
   if (!execution) throw new Error('registerModel runs only inside a workflow');
   const { config, trainingSet } = input;
   const signature = signatureFor(config.trainer.kind, input.features);
+  // What serving needs besides the encoding: the views to read online and the on-demand functions (with code hashes) to run.
+  const featureSpec = {
+    ...input.featureSpec,
+    featureViews: trainingSet.source.kind === 'features' ? trainingSet.source.featureViews : [],
+    onDemand: trainingSet.source.kind === 'features' ? trainingSet.source.onDemand : [],
+  };
   const lineage = {
     format: 'keel-lineage',
     version: 1,
@@ -74,7 +80,7 @@ export async function registerModel(deps: { db: Db; artifacts: ArtifactStore }, 
   const files: Array<[string, ArtifactRef]> = [
     ['model.onnx', input.onnx],
     ['signature.json', await putJson(deps.artifacts, signature)],
-    ['feature_spec.json', await putJson(deps.artifacts, input.featureSpec)],
+    ['feature_spec.json', await putJson(deps.artifacts, featureSpec)],
     ['metrics.json', await putJson(deps.artifacts, { ...input.metrics, featureImportance: input.featureImportance })],
     ['lineage.json', await putJson(deps.artifacts, lineage)],
   ];
@@ -103,7 +109,7 @@ export async function registerModel(deps: { db: Db; artifacts: ArtifactStore }, 
       metrics: { ...input.metrics, champion: input.champion, featureImportance: input.featureImportance },
       gates: input.gates,
       signature,
-      featureSpec: input.featureSpec,
+      featureSpec,
       lineage: runLineage,
       dataHash: trainingSet.dataset.sha256,
       trainingWorkflowId: execution.workflowId,

@@ -3,6 +3,7 @@
  * turn references back into data: tables, row indexes and JSON documents in the artifact store.
  */
 import { sortKeysDeep } from '../../lib/canonical-json.js';
+import type { OnDemandSpecEntry } from '../../lib/features/on-demand.js';
 import type { TableSchema, Table } from '../../lib/data/table.js';
 import { takeTableRows } from '../../lib/data/table.js';
 import type { ArtifactRef, ArtifactStore } from '../../stores/artifacts/index.js';
@@ -26,6 +27,8 @@ export type TrainingSetSource =
       featureViews: FeatureViewVersion[];
       backfillGuard: boolean;
       example: string | null;
+      /** On-demand features computed on the joined rows: name, inputs, type and code hash. */
+      onDemand: OnDemandSpecEntry[];
     };
 
 export interface TrainingSetRef {

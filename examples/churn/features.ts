@@ -37,10 +37,21 @@ export const CHURN_MODEL_FEATURES = [
   'support_activity:days_since_last_ticket',
 ] as const;
 
+type FeatureView = FeatureDefinitionsInput['featureViews'][number];
+
 /** The churn example's definitions over the tables of `schema` (default `churn`). */
 export function churnDefinitionsFor(schema: string = CHURN_SCHEMA): FeatureDefinitionsInput {
   if (!IDENTIFIER.test(schema)) throw new Error(`schema must match ^[a-z_][a-z0-9_]{0,62}$, got ${JSON.stringify(schema)}`);
-  const source = (table: string) => ({ table: `${schema}.${table}`, eventTimestamp: 'event_timestamp', createdTimestamp: 'created_timestamp' });
+  /** A view of the `customer` entity over the snapshot table of the same name. */
+  const customerView = (name: string, ttlSeconds: number, description: string, features: FeatureView['features']): FeatureView => ({
+    name,
+    entity: 'customer',
+    source: { table: `${schema}.${name}`, eventTimestamp: 'event_timestamp', createdTimestamp: 'created_timestamp' },
+    ttlSeconds,
+    description,
+    tags: { example: 'churn' },
+    features,
+  });
   return {
     entities: [
       {
@@ -50,56 +61,32 @@ export function churnDefinitionsFor(schema: string = CHURN_SCHEMA): FeatureDefin
       },
     ],
     featureViews: [
-      {
-        name: 'customer_profile',
-        entity: 'customer',
-        source: source('customer_profile'),
-        ttlSeconds: 0,
-        description: 'Contract and account facts: a row when the contract changes and a monthly refresh of tenure.',
-        tags: { example: 'churn' },
-        features: [
-          { name: 'plan', type: 'string', description: 'basic, standard, premium (and flex after the drift)' },
-          { name: 'region', type: 'string' },
-          { name: 'contract', type: 'string', description: 'month_to_month, one_year, two_year' },
-          { name: 'payment_method', type: 'string', description: 'card, bank_transfer, invoice' },
-          { name: 'autopay', type: 'bool' },
-          { name: 'acquisition_channel', type: 'string', description: 'organic, paid_search, referral, partner' },
-          { name: 'monthly_fee', type: 'float64' },
-          { name: 'tenure_days', type: 'int64', description: 'days since signup at the snapshot' },
-        ],
-      },
-      {
-        name: 'order_activity',
-        entity: 'customer',
-        source: source('order_activity'),
-        ttlSeconds: 14 * DAY,
-        description: 'Weekly snapshot of order behaviour before the snapshot time.',
-        tags: { example: 'churn' },
-        features: [
-          { name: 'orders_7d', type: 'int64' },
-          { name: 'orders_30d', type: 'int64' },
-          { name: 'orders_90d', type: 'int64' },
-          { name: 'spend_30d', type: 'float64' },
-          { name: 'avg_order_value_90d', type: 'float64', description: 'null without an order in 90 days' },
-          { name: 'days_since_last_order', type: 'int64', description: 'null when the customer never ordered' },
-        ],
-      },
-      {
-        name: 'support_activity',
-        entity: 'customer',
-        source: source('support_activity'),
-        ttlSeconds: 14 * DAY,
-        description: 'Weekly snapshot of support contacts before the snapshot time.',
-        tags: { example: 'churn' },
-        features: [
-          { name: 'tickets_30d', type: 'int64' },
-          { name: 'tickets_90d', type: 'int64' },
-          { name: 'complaints_30d', type: 'int64' },
-          { name: 'complaints_90d', type: 'int64' },
-          { name: 'max_severity_30d', type: 'int64', description: '0 without a contact in 30 days' },
-          { name: 'days_since_last_ticket', type: 'int64', description: 'null when the customer never contacted support' },
-        ],
-      },
+      customerView('customer_profile', 0, 'Contract and account facts: a row when the contract changes and a monthly refresh of tenure.', [
+        { name: 'plan', type: 'string', description: 'basic, standard, premium (and flex after the drift)' },
+        { name: 'region', type: 'string' },
+        { name: 'contract', type: 'string', description: 'month_to_month, one_year, two_year' },
+        { name: 'payment_method', type: 'string', description: 'card, bank_transfer, invoice' },
+        { name: 'autopay', type: 'bool' },
+        { name: 'acquisition_channel', type: 'string', description: 'organic, paid_search, referral, partner' },
+        { name: 'monthly_fee', type: 'float64' },
+        { name: 'tenure_days', type: 'int64', description: 'days since signup at the snapshot' },
+      ]),
+      customerView('order_activity', 14 * DAY, 'Weekly snapshot of order behaviour before the snapshot time.', [
+        { name: 'orders_7d', type: 'int64' },
+        { name: 'orders_30d', type: 'int64' },
+        { name: 'orders_90d', type: 'int64' },
+        { name: 'spend_30d', type: 'float64' },
+        { name: 'avg_order_value_90d', type: 'float64', description: 'null without an order in 90 days' },
+        { name: 'days_since_last_order', type: 'int64', description: 'null when the customer never ordered' },
+      ]),
+      customerView('support_activity', 14 * DAY, 'Weekly snapshot of support contacts before the snapshot time.', [
+        { name: 'tickets_30d', type: 'int64' },
+        { name: 'tickets_90d', type: 'int64' },
+        { name: 'complaints_30d', type: 'int64' },
+        { name: 'complaints_90d', type: 'int64' },
+        { name: 'max_severity_30d', type: 'int64', description: '0 without a contact in 30 days' },
+        { name: 'days_since_last_ticket', type: 'int64', description: 'null when the customer never contacted support' },
+      ]),
     ],
     featureServices: [
       {

@@ -57,8 +57,13 @@ interface Period {
   monthStarts: number[];
 }
 
+/** Midnight (UTC) of a YYYY-MM-DD date, in epoch milliseconds. */
+function midnightMs(date: string): number {
+  return Date.parse(`${date}T00:00:00Z`);
+}
+
 function periodOf(start: string, months: number): Period {
-  const startMs = Date.parse(`${start}T00:00:00Z`);
+  const startMs = midnightMs(start);
   const first = new Date(startMs);
   const monthStart = (k: number) => Date.UTC(first.getUTCFullYear(), first.getUTCMonth() + k, first.getUTCDate());
   const endMs = monthStart(months);
@@ -67,9 +72,14 @@ function periodOf(start: string, months: number): Period {
   return { startMs, endMs, days: Math.round((endMs - startMs) / DAY_MS), monthStarts };
 }
 
+/** Days from the period's first day to `date` (negative before it). */
+function dayOfPeriod(period: Period, date: string): number {
+  return (midnightMs(date) - period.startMs) / DAY_MS;
+}
+
 /** The drift takes effect on the first weekly snapshot day (counted from the start) on or after `from`. */
 function driftStartMs(period: Period, from: string): number {
-  const day = (Date.parse(`${from}T00:00:00Z`) - period.startMs) / DAY_MS;
+  const day = dayOfPeriod(period, from);
   return period.startMs + Math.ceil(day / SNAPSHOT_EVERY_DAYS) * SNAPSHOT_EVERY_DAYS * DAY_MS;
 }
 
@@ -86,7 +96,7 @@ export const churnOptionsSchema = optionsObjectSchema
       ctx.addIssue({ code: 'custom', path: ['horizonDays'], message: `leaves fewer than 28 days of the ${period.days}-day period for predictions` });
     }
     if (o.drift) {
-      const from = Date.parse(`${o.drift.from}T00:00:00Z`);
+      const from = midnightMs(o.drift.from);
       const effective = driftStartMs(period, o.drift.from);
       if (!(from > period.startMs && effective < period.endMs)) {
         ctx.addIssue({
@@ -126,6 +136,8 @@ export function churnOptionsHash(options: ChurnOptions): string {
 export const CHURN_TABLES = ['customers', 'orders', 'support_events', 'customer_profile', 'order_activity', 'support_activity', 'labels'] as const;
 export type ChurnTable = (typeof CHURN_TABLES)[number];
 export type ChurnRowCounts = Record<ChurnTable, number>;
+/** The tables of a complete example: the data and the `generation` row describing it. */
+const STORED_TABLES = [...CHURN_TABLES, 'generation'] as const;
 
 export interface ChurnSummary {
   schema: string;
@@ -179,19 +191,24 @@ const entityAndTimes: ColumnSpec[] = [
   { name: 'created_timestamp', kind: 'time' },
 ];
 
+/** A customer's contract and account facts: the raw `customers` table has the final ones, `customer_profile` each version. */
+const accountColumns: ColumnSpec[] = [
+  { name: 'plan', kind: 'category', categories: PLANS },
+  { name: 'region', kind: 'category', categories: REGIONS },
+  { name: 'contract', kind: 'category', categories: CONTRACTS },
+  { name: 'payment_method', kind: 'category', categories: PAYMENT_METHODS },
+  { name: 'autopay', kind: 'bool' },
+  { name: 'acquisition_channel', kind: 'category', categories: CHANNELS },
+  { name: 'monthly_fee', kind: 'float' },
+];
+
 const TABLE_SPECS: readonly TableSpec[] = [
   {
     name: 'customers',
     columns: [
       { name: 'customer_id', kind: 'bigint' },
       { name: 'signup_at', kind: 'time' },
-      { name: 'plan', kind: 'category', categories: PLANS },
-      { name: 'region', kind: 'category', categories: REGIONS },
-      { name: 'contract', kind: 'category', categories: CONTRACTS },
-      { name: 'payment_method', kind: 'category', categories: PAYMENT_METHODS },
-      { name: 'autopay', kind: 'bool' },
-      { name: 'acquisition_channel', kind: 'category', categories: CHANNELS },
-      { name: 'monthly_fee', kind: 'float' },
+      ...accountColumns,
       { name: 'churned_at', kind: 'time', nullable: true },
     ],
     primaryKey: ['customer_id'],
@@ -222,17 +239,7 @@ const TABLE_SPECS: readonly TableSpec[] = [
   },
   {
     name: 'customer_profile',
-    columns: [
-      ...entityAndTimes,
-      { name: 'plan', kind: 'category', categories: PLANS },
-      { name: 'region', kind: 'category', categories: REGIONS },
-      { name: 'contract', kind: 'category', categories: CONTRACTS },
-      { name: 'payment_method', kind: 'category', categories: PAYMENT_METHODS },
-      { name: 'autopay', kind: 'bool' },
-      { name: 'acquisition_channel', kind: 'category', categories: CHANNELS },
-      { name: 'monthly_fee', kind: 'float' },
-      { name: 'tenure_days', kind: 'bigint' },
-    ],
+    columns: [...entityAndTimes, ...accountColumns, { name: 'tenure_days', kind: 'bigint' }],
     indexes: [['customer_id', 'event_timestamp']],
   },
   {
@@ -378,9 +385,12 @@ const CHUNK_ROWS = 10_000;
 const CUSTOMER_BATCH = 500;
 const LABEL_BATCH = 20_000;
 
+/** Collects one table's rows, a column array each, and sends them to Postgres `CHUNK_ROWS` at a time. */
 class TableLoader {
-  readonly cols: Float64Array[];
-  n = 0;
+  private readonly columns: Float64Array[];
+  /** Added to each column's values: 1 for categories (1-based codes into the category list), else 0. */
+  private readonly codeOffsets: Float64Array;
+  private rowCount = 0;
   private readonly sql: string;
   private readonly categoryParams: string[][];
 
@@ -389,170 +399,65 @@ class TableLoader {
     readonly spec: TableSpec,
     private readonly pipeline: Pipeline,
   ) {
-    this.cols = spec.columns.map(() => new Float64Array(CHUNK_ROWS));
+    this.columns = spec.columns.map(() => new Float64Array(CHUNK_ROWS));
+    this.codeOffsets = Float64Array.from(spec.columns, (c) => (c.kind === 'category' ? 1 : 0));
     ({ sql: this.sql, categoryParams: this.categoryParams } = insertSql(schema, spec));
   }
 
-  /** Call after writing row `n` of every column. */
-  commit(): void {
-    if (++this.n === CHUNK_ROWS) this.flush();
-  }
+  /**
+   * Adds a row: its values in column order, as the world emits them (categories as 0-based
+   * indexes, NaN for null). A bound function, so that it can serve as a `RowSink` call itself.
+   */
+  readonly append = (...values: number[]): void => {
+    const columns = this.columns;
+    if (values.length !== columns.length) throw new Error(`${this.spec.name}: a row has ${columns.length} values, got ${values.length}`);
+    const row = this.rowCount;
+    for (let k = 0; k < columns.length; k++) columns[k]![row] = values[k]! + this.codeOffsets[k]!;
+    if (++this.rowCount === CHUNK_ROWS) this.flush();
+  };
 
   flush(): void {
-    if (this.n === 0) return;
-    const params: unknown[] = this.cols.map((col) => arrayLiteral(col, this.n));
+    if (this.rowCount === 0) return;
+    const params: unknown[] = this.columns.map((column) => arrayLiteral(column, this.rowCount));
     for (const categories of this.categoryParams) params.push(categories);
     this.pipeline.submit(this.sql, params);
-    this.n = 0;
+    this.rowCount = 0;
   }
 }
 
-/** Writes the world's rows into the table loaders (categories become 1-based codes). */
-class LoadingSink implements RowSink {
-  readonly loaders: Record<ChurnTable, TableLoader>;
+/** The table each of the world's `RowSink` calls writes: a call's arguments are that table's columns, in order. */
+const SINK_TABLES: Record<keyof RowSink, ChurnTable> = {
+  customer: 'customers',
+  order: 'orders',
+  support: 'support_events',
+  profile: 'customer_profile',
+  orderActivity: 'order_activity',
+  supportActivity: 'support_activity',
+  label: 'labels',
+};
+
+/** Writes the world's rows into the table loaders; `rows` is the `RowSink` to hand the world. */
+class LoadingSink {
+  private readonly loaders: Record<ChurnTable, TableLoader>;
+  readonly rows: RowSink;
   firstLabelSec = Infinity;
   lastLabelSec = -Infinity;
 
   constructor(schema: string, pipeline: Pipeline) {
     this.loaders = Object.fromEntries(TABLE_SPECS.map((spec) => [spec.name, new TableLoader(schema, spec, pipeline)])) as Record<ChurnTable, TableLoader>;
+    const rows = {} as Record<keyof RowSink, (...values: number[]) => void>;
+    for (const [call, table] of Object.entries(SINK_TABLES) as Array<[keyof RowSink, ChurnTable]>) rows[call] = this.loaders[table].append;
+    const labels = this.loaders.labels;
+    rows.label = (customerId, sec, churned) => {
+      if (sec < this.firstLabelSec) this.firstLabelSec = sec;
+      if (sec > this.lastLabelSec) this.lastLabelSec = sec;
+      labels.append(customerId, sec, churned);
+    };
+    this.rows = rows;
   }
 
   flushAll(): void {
     for (const loader of Object.values(this.loaders)) loader.flush();
-  }
-
-  customer(id: number, signupSec: number, plan: number, region: number, contract: number, payment: number, autopay: number, channel: number, fee: number, churnSec: number): void {
-    const l = this.loaders.customers;
-    const c = l.cols;
-    const i = l.n;
-    c[0]![i] = id;
-    c[1]![i] = signupSec;
-    c[2]![i] = plan + 1;
-    c[3]![i] = region + 1;
-    c[4]![i] = contract + 1;
-    c[5]![i] = payment + 1;
-    c[6]![i] = autopay;
-    c[7]![i] = channel + 1;
-    c[8]![i] = fee;
-    c[9]![i] = churnSec;
-    l.commit();
-  }
-
-  order(orderId: number, customerId: number, sec: number, amount: number): void {
-    const l = this.loaders.orders;
-    const c = l.cols;
-    const i = l.n;
-    c[0]![i] = orderId;
-    c[1]![i] = customerId;
-    c[2]![i] = sec;
-    c[3]![i] = amount;
-    l.commit();
-  }
-
-  support(eventId: number, customerId: number, sec: number, kind: number, severity: number): void {
-    const l = this.loaders.support_events;
-    const c = l.cols;
-    const i = l.n;
-    c[0]![i] = eventId;
-    c[1]![i] = customerId;
-    c[2]![i] = sec;
-    c[3]![i] = kind + 1;
-    c[4]![i] = severity;
-    l.commit();
-  }
-
-  profile(
-    customerId: number,
-    eventSec: number,
-    createdSec: number,
-    plan: number,
-    region: number,
-    contract: number,
-    payment: number,
-    autopay: number,
-    channel: number,
-    fee: number,
-    tenureDays: number,
-  ): void {
-    const l = this.loaders.customer_profile;
-    const c = l.cols;
-    const i = l.n;
-    c[0]![i] = customerId;
-    c[1]![i] = eventSec;
-    c[2]![i] = createdSec;
-    c[3]![i] = plan + 1;
-    c[4]![i] = region + 1;
-    c[5]![i] = contract + 1;
-    c[6]![i] = payment + 1;
-    c[7]![i] = autopay;
-    c[8]![i] = channel + 1;
-    c[9]![i] = fee;
-    c[10]![i] = tenureDays;
-    l.commit();
-  }
-
-  orderActivity(
-    customerId: number,
-    eventSec: number,
-    createdSec: number,
-    orders7d: number,
-    orders30d: number,
-    orders90d: number,
-    spend30d: number,
-    avgOrderValue90d: number,
-    daysSinceLastOrder: number,
-  ): void {
-    const l = this.loaders.order_activity;
-    const c = l.cols;
-    const i = l.n;
-    c[0]![i] = customerId;
-    c[1]![i] = eventSec;
-    c[2]![i] = createdSec;
-    c[3]![i] = orders7d;
-    c[4]![i] = orders30d;
-    c[5]![i] = orders90d;
-    c[6]![i] = spend30d;
-    c[7]![i] = avgOrderValue90d;
-    c[8]![i] = daysSinceLastOrder;
-    l.commit();
-  }
-
-  supportActivity(
-    customerId: number,
-    eventSec: number,
-    createdSec: number,
-    tickets30d: number,
-    tickets90d: number,
-    complaints30d: number,
-    complaints90d: number,
-    maxSeverity30d: number,
-    daysSinceLastTicket: number,
-  ): void {
-    const l = this.loaders.support_activity;
-    const c = l.cols;
-    const i = l.n;
-    c[0]![i] = customerId;
-    c[1]![i] = eventSec;
-    c[2]![i] = createdSec;
-    c[3]![i] = tickets30d;
-    c[4]![i] = tickets90d;
-    c[5]![i] = complaints30d;
-    c[6]![i] = complaints90d;
-    c[7]![i] = maxSeverity30d;
-    c[8]![i] = daysSinceLastTicket;
-    l.commit();
-  }
-
-  label(customerId: number, sec: number, churned: number): void {
-    const l = this.loaders.labels;
-    const c = l.cols;
-    const i = l.n;
-    c[0]![i] = customerId;
-    c[1]![i] = sec;
-    c[2]![i] = churned;
-    if (sec < this.firstLabelSec) this.firstLabelSec = sec;
-    if (sec > this.lastLabelSec) this.lastLabelSec = sec;
-    l.commit();
   }
 }
 
@@ -604,7 +509,7 @@ async function generateInTransaction(client: DbClient, options: ChurnOptions, ho
     horizonDays: options.horizonDays,
     monthStarts: period.monthStarts,
     ...(options.drift
-      ? { drift: { fromDay: Math.round((Date.parse(`${options.drift.from}T00:00:00Z`) - period.startMs) / DAY_MS), strength: options.drift.strength } }
+      ? { drift: { fromDay: Math.round(dayOfPeriod(period, options.drift.from)), strength: options.drift.strength } }
       : {}),
   });
   const pipeline = new Pipeline(client);
@@ -612,7 +517,7 @@ async function generateInTransaction(client: DbClient, options: ChurnOptions, ho
 
   for (let from = 0; from < options.customers; from += CUSTOMER_BATCH) {
     const to = Math.min(options.customers, from + CUSTOMER_BATCH);
-    world.emitCustomers(from, to, sink);
+    world.emitCustomers(from, to, sink.rows);
     await pipeline.drain(2);
     progress({ phase: 'customers', done: to, total: options.customers });
   }
@@ -625,7 +530,7 @@ async function generateInTransaction(client: DbClient, options: ChurnOptions, ho
   }
   for (let from = 0; from < options.customers; from += LABEL_BATCH) {
     const to = Math.min(options.customers, from + LABEL_BATCH);
-    world.emitLabels(options.labelRows, from, to, sink);
+    world.emitLabels(options.labelRows, from, to, sink.rows);
     await pipeline.drain(2);
     progress({ phase: 'labels', done: world.counts.labels, total: options.labelRows });
   }
@@ -647,15 +552,7 @@ async function generateInTransaction(client: DbClient, options: ChurnOptions, ho
   }
 
   const counts = world.counts;
-  const rows: ChurnRowCounts = {
-    customers: counts.customers,
-    orders: counts.orders,
-    support_events: counts.support_events,
-    customer_profile: counts.customer_profile,
-    order_activity: counts.order_activity,
-    support_activity: counts.support_activity,
-    labels: counts.labels,
-  };
+  const rows = Object.fromEntries(CHURN_TABLES.map((table) => [table, counts[table]])) as ChurnRowCounts;
   const generatedAt = new Date();
   const summary: ChurnSummary = {
     schema: target,
@@ -677,10 +574,9 @@ async function generateInTransaction(client: DbClient, options: ChurnOptions, ho
   );
 
   // The swap: the old tables go, the new ones (with their indexes) move in.
-  const tables = [...CHURN_TABLES, 'generation'];
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${target}`);
-  await client.query(`DROP TABLE IF EXISTS ${tables.map((t) => `${target}.${t}`).join(', ')}`);
-  for (const table of tables) await client.query(`ALTER TABLE ${schema}.${table} SET SCHEMA ${target}`);
+  await client.query(`DROP TABLE IF EXISTS ${STORED_TABLES.map((t) => `${target}.${t}`).join(', ')}`);
+  for (const table of STORED_TABLES) await client.query(`ALTER TABLE ${schema}.${table} SET SCHEMA ${target}`);
   await client.query(`DROP SCHEMA ${schema}`);
   return summary;
 }
@@ -718,7 +614,7 @@ export async function generateChurn(db: Db, options: ChurnOptionsInput = {}, hoo
 /** The summary of what `schema` holds now, or null when it holds no (complete) churn example. */
 export async function readChurnGeneration(db: Db | DbClient, schema = 'churn'): Promise<ChurnSummary | null> {
   checkedSchema(schema);
-  const tables = [...CHURN_TABLES, 'generation'].map((t) => `${schema}.${t}`);
+  const tables = STORED_TABLES.map((t) => `${schema}.${t}`);
   const { rows: exists } = await db.query<{ n: number }>('SELECT count(to_regclass(t))::int AS n FROM unnest($1::text[]) AS t', [tables]);
   if (exists[0]?.n !== tables.length) return null;
   const { rows } = await db.query<{ summary: ChurnSummary }>(`SELECT summary FROM ${schema}.generation WHERE id = 1`);

@@ -124,7 +124,10 @@ export interface WorldParams {
   drift?: { fromDay: number; strength: number };
 }
 
-/** Where the rows go. Timestamps are epoch seconds; categories are indexes into the lists above; NaN = null. */
+/**
+ * Where the rows go: a call per row, its arguments the columns of its table in order (see
+ * `generate.ts`). Timestamps are epoch seconds; categories are indexes into the lists above; NaN = null.
+ */
 export interface RowSink {
   customer(id: number, signupSec: number, plan: number, region: number, contract: number, payment: number, autopay: number, channel: number, fee: number, churnSec: number): void;
   order(orderId: number, customerId: number, sec: number, amount: number): void;
@@ -267,6 +270,9 @@ class Customer {
     this.versionFee.length = 0;
   }
 }
+
+/** Writes a row of an activity view: its features at day `s`, from the events seen before `seenUntil` (<= s). */
+type SnapshotWriter = (this: ChurnWorld, sink: RowSink, id: number, s: number, eventSec: number, createdSec: number, seenUntil: number) => void;
 
 export interface WorldCounts {
   customers: number;
@@ -684,21 +690,23 @@ export class ChurnWorld {
     const firstSnapshot = this.eligibleFirst[index]!;
     for (let s = firstSnapshot; s < end; s += SNAPSHOT_EVERY_DAYS) {
       const eventSec = p.startSec + s * DAY;
-      const created = eventSec + 300 + rng.int(3 * 3600);
-      if (rng.next() < ORDER_BACKFILL_SHARE) {
-        // First written without the last days' late orders; the correction lands days later.
-        this.orderSnapshot(sink, id, s, eventSec, created, s - LATE_DAYS);
-        this.orderSnapshot(sink, id, s, eventSec, eventSec + 2 * DAY + rng.int(4 * DAY), s);
-      } else {
-        this.orderSnapshot(sink, id, s, eventSec, created, s);
-      }
-      const createdSupport = eventSec + 300 + rng.int(3 * 3600);
-      if (rng.next() < SUPPORT_BACKFILL_SHARE) {
-        this.supportSnapshot(sink, id, s, eventSec, createdSupport, s - LATE_DAYS);
-        this.supportSnapshot(sink, id, s, eventSec, eventSec + 2 * DAY + rng.int(4 * DAY), s);
-      } else {
-        this.supportSnapshot(sink, id, s, eventSec, createdSupport, s);
-      }
+      this.activitySnapshot(this.orderSnapshot, ORDER_BACKFILL_SHARE, rng, sink, id, s, eventSec);
+      this.activitySnapshot(this.supportSnapshot, SUPPORT_BACKFILL_SHARE, rng, sink, id, s, eventSec);
+    }
+  }
+
+  /**
+   * Writes an activity view's snapshot of day `s`, created within three hours after midnight; a
+   * `backfillShare` of them is first written without the last days' late events, and the
+   * correction lands days later.
+   */
+  private activitySnapshot(write: SnapshotWriter, backfillShare: number, rng: Random, sink: RowSink, id: number, s: number, eventSec: number): void {
+    const created = eventSec + 300 + rng.int(3 * 3600);
+    if (rng.next() < backfillShare) {
+      write.call(this, sink, id, s, eventSec, created, s - LATE_DAYS);
+      write.call(this, sink, id, s, eventSec, eventSec + 2 * DAY + rng.int(4 * DAY), s);
+    } else {
+      write.call(this, sink, id, s, eventSec, created, s);
     }
   }
 

@@ -62,6 +62,8 @@ export const featureDataSchema = z
     featureService: identifierSchema.default('churn_model'),
     /** Ignore feature rows created after the entity timestamp (backfills), as Feast does not. */
     backfillGuard: z.boolean().default(true),
+    /** On-demand features (registered on the workers by name) computed on the joined rows; their code hashes go into the model's feature spec. */
+    onDemand: z.array(identifierSchema).default([]),
   })
   .strict();
 

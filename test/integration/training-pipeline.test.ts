@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { createGatewayApp } from '../../api/app.js';
+import { churnOnDemandFeatures } from '../../examples/churn/on-demand.js';
 import { writeTable } from '../../stores/datasets.js';
 import type { TrainingPipelineResult } from '../../lib/schemas/training-pipeline-result.js';
 import { progressQuery } from '../../lib/schemas/training-pipeline-result.js';
@@ -51,7 +52,7 @@ describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', 
   });
 
   const run = (input: TrainingPipelineInput, workflowId = `train-test-${Math.random().toString(36).slice(2)}`) =>
-    withWorkers(queues, { db, artifacts }, () =>
+    withWorkers(queues, { db, artifacts, onDemand: churnOnDemandFeatures }, () =>
       client.workflow.execute('trainingPipeline', { taskQueue: queue, workflowId, args: [input] }),
     ) as Promise<TrainingPipelineResult>;
 
@@ -110,6 +111,18 @@ describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', 
     assert.equal(lineage.source.featureService, 'churn_model');
     assert.deepEqual(lineage.source.featureViews.map((v) => v.name).sort(), ['customer_profile', 'order_activity', 'support_activity']);
     assert.ok(lineage.source.featureViews.every((v) => /^[0-9a-f]{16}$/.test(v.version)));
+  });
+
+  it('computes on-demand features on the joined rows and records their code hashes in the feature spec', async () => {
+    const result = await run({ model: 'churn_od', data: { onDemand: ['spend_per_order_30d', 'is_new_customer'] }, cvFolds: 0 });
+    assert.equal(result.registered, true, JSON.stringify(result.gates));
+    assert.ok(result.features.includes('spend_per_order_30d') && result.features.includes('is_new_customer'));
+    const spec = (await getModelVersion(db, 'churn_od', 1)).featureSpec as { onDemand: Array<{ name: string; inputs: string[]; codeHash: string }>; featureViews: Array<{ name: string }> };
+    assert.deepEqual(spec.onDemand.map((f) => [f.name, f.inputs, f.codeHash]), churnOnDemandFeatures.map((f) => [f.name, [...f.inputs], f.codeHash]));
+    assert.equal(spec.featureViews.length, 3);
+    const unknown = await run({ model: 'churn_od', data: { onDemand: ['no_such_fn'] } }).then(() => assert.fail('should fail'), (e: unknown) => e);
+    assert.ok(unknown instanceof WorkflowFailedError && unknown.cause instanceof ApplicationFailure);
+    assert.match(unknown.cause.message, /unknown on-demand feature no_such_fn \(this worker has: spend_per_order_30d, is_new_customer\)/);
   });
 
   it('the HTTP API starts a training (422 naming a bad field) and lists the registry', async () => {
