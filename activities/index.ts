@@ -1,6 +1,8 @@
+import type { OnDemandFeature } from '../lib/features/on-demand.js';
 import type { ArtifactStore } from '../stores/artifacts/index.js';
 import type { S3Access } from '../stores/data-files.js';
 import type { Db } from '../stores/db.js';
+import { createFeatureActivities } from './features.js';
 import { createStackCheckActivities } from './stack-check.js';
 import { createTrainingActivities } from './training/index.js';
 
@@ -10,6 +12,8 @@ export interface ActivityDeps {
   artifacts: ArtifactStore;
   /** Endpoint and region for reading `s3://` training data (credentials from the AWS_* environment). */
   s3?: S3Access;
+  /** On-demand feature functions this worker can compute, by name (the churn example's by default). */
+  onDemand?: readonly OnDemandFeature[];
 }
 
 /** All activity implementations, registered on both task queues. */
@@ -17,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createStackCheckActivities(deps),
     ...createTrainingActivities(deps),
+    ...createFeatureActivities(deps),
   };
 }
 
