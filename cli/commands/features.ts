@@ -24,6 +24,9 @@ import { getHistoricalFeatures } from '../../stores/features/historical.js';
 import type { ApplyResult, StoredFeatureDefinitions } from '../../stores/features/registry.js';
 import { applyFeatureDefinitions, loadFeatureDefinitions } from '../../stores/features/registry.js';
 import { featureViewStatisticsReport } from '../../stores/features/statistics.js';
+import { getOnlineFeatures } from '../../stores/features/online.js';
+import { startMaterializeFeatures } from '../../stores/features/schedules.js';
+import { connectTemporalClient } from '../../stores/temporal.js';
 
 /** A subcommand that reports usage errors to `main` instead of exiting. */
 function subcommand(name: string): Command {
@@ -49,6 +52,8 @@ export function featuresCommand(): Command {
     .addCommand(listCommand())
     .addCommand(historicalCommand())
     .addCommand(statsCommand())
+    .addCommand(materializeCommand())
+    .addCommand(onlineCommand())
     .action(() => {
       throw new InvalidInput('features needs a subcommand: apply, list, historical or stats (see keel features --help)');
     });
@@ -432,4 +437,80 @@ function formatColumn(column: ColumnProfile): string {
 
 function formatProfile(profile: TableProfile): string {
   return profile.columns.map((c) => `  ${formatColumn(c)}\n`).join('');
+}
+
+interface MaterializeOptions {
+  views?: string;
+  start?: string;
+  end?: string;
+  wait: boolean;
+  taskQueue: string;
+  json?: boolean;
+}
+
+function materializeCommand(): Command {
+  return subcommand('materialize')
+    .description('Run the materializeFeatures workflow: copy the latest values per entity into the online store, from each view\'s watermark')
+    .option('--views <names>', 'comma-separated feature views (default: every online view)')
+    .option('--start <time>', 'window start, ISO 8601 with a time zone (default: each view\'s watermark)')
+    .option('--end <time>', 'window end and new watermark, ISO 8601 with a time zone (default: now)')
+    .option('--no-wait', 'start the workflow and print its id')
+    .option('--task-queue <name>', 'task queue of the orchestration worker', 'keel')
+    .option('--json', 'print the workflow result as JSON on stdout')
+    .action(async (options: MaterializeOptions) => {
+      const views = options.views?.split(',').map((v) => v.trim()).filter((v) => v !== '');
+      const client = await connectTemporalClient(loadConfig().temporal);
+      try {
+        const handle = await startMaterializeFeatures(
+          client,
+          { ...(views ? { views } : {}), ...(options.start ? { start: options.start } : {}), ...(options.end ? { end: options.end } : {}) },
+          { taskQueue: options.taskQueue },
+        );
+        progress(`materializeFeatures ${handle.workflowId}`);
+        if (!options.wait) return out(options.json ? `${JSON.stringify({ workflowId: handle.workflowId })}\n` : `${handle.workflowId}\n`);
+        const result = await handle.result();
+        if (options.json) return out(`${JSON.stringify(result)}\n`);
+        for (const [view, r] of Object.entries(result.views)) {
+          out(`${view.padEnd(28)} ${String(r.rowsWritten).padStart(9)} rows  watermark ${r.watermarkFrom ?? '-'} → ${r.watermarkTo}\n`);
+        }
+      } finally {
+        await client.connection.close();
+      }
+    });
+}
+
+interface OnlineOptions {
+  features?: string;
+  service?: string;
+  entity: string[];
+  json?: boolean;
+}
+
+function onlineCommand(): Command {
+  return subcommand('online')
+    .description('Read the latest online values for entities, with the views\' TTL applied now (status present, expired or missing)')
+    .option('--features <refs>', 'comma-separated view:feature references')
+    .option('--service <name>', 'a feature service instead of --features')
+    .option('--entity <json...>', 'one JSON object of join keys per entity, e.g. \'{"customer_id": 42}\'')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (options: OnlineOptions) => {
+      if (!options.features === !options.service) throw new InvalidInput('give exactly one of --features and --service');
+      if (!options.entity?.length) throw new InvalidInput('give at least one --entity \'{"key": value}\'');
+      const entities = options.entity.map((text) => {
+        try {
+          const value = JSON.parse(text) as unknown;
+          if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, string | number>;
+        } catch {
+          // reported below
+        }
+        throw new InvalidInput(`--entity ${text} is not a JSON object of join keys`);
+      });
+      const features = options.service ? { service: options.service } : options.features!.split(',').map((f) => f.trim());
+      const result = await withDb((db) => getOnlineFeatures(db, { features, entities }));
+      if (options.json) return out(`${JSON.stringify(result)}\n`);
+      for (const row of result.rows) {
+        const cells = Object.entries(row.values).map(([name, value]) => `${name}=${value === null ? `null(${row.statuses[name]})` : String(value)}`);
+        out(`${JSON.stringify(row.entity)}  ${cells.join('  ')}\n`);
+      }
+    });
 }
