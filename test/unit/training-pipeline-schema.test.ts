@@ -15,7 +15,7 @@ describe('trainingPipeline input', () => {
     const config = trainingPipelineInputSchema.parse({});
     assert.equal(config.model, 'churn');
     assert.deepEqual(config.data, {
-      kind: 'features', example: 'churn', exampleOptions: {}, entities: 'churn.labels', timestampColumn: 'event_timestamp', featureService: 'churn_model', backfillGuard: true,
+      kind: 'features', example: 'churn', exampleOptions: {}, entities: 'churn.labels', timestampColumn: 'event_timestamp', featureService: 'churn_model', backfillGuard: true, onDemand: [],
     });
     assert.deepEqual(config.trainer, { kind: 'gbdt', params: {} });
     assert.deepEqual(config.split, { kind: 'stratified', testFraction: 0.2 });
