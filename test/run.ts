@@ -37,7 +37,6 @@ async function main(): Promise<number> {
     return 2;
   }
   const suites = requested.length ? requested : [...SUITES];
-  const files = suites.flatMap(testFiles);
   const needsServices = suites.some((s) => s !== 'unit');
   const env: NodeJS.ProcessEnv = { ...process.env };
   const stops: Array<() => Promise<void>> = [];
@@ -72,14 +71,23 @@ async function main(): Promise<number> {
           `Postgres ${postgres ? 'embedded' : 'DATABASE_URL'}, MinIO ${minio.endpoint}`,
       );
     }
-    return await new Promise<number>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', ...files],
-        { cwd: REPO_ROOT, env, stdio: 'inherit' },
-      );
-      child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
-    });
+    // One test-runner process per suite, in order: the end-to-end suite starts whole stacks and
+    // must not compete for the two cores with integration files running beside it.
+    let failed = 0;
+    for (const suite of suites) {
+      const suiteFiles = testFiles(suite);
+      if (suiteFiles.length === 0) continue;
+      const code = await new Promise<number>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', ...suiteFiles],
+          { cwd: REPO_ROOT, env, stdio: 'inherit' },
+        );
+        child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
+      });
+      if (code !== 0) failed = code;
+    }
+    return failed;
   } finally {
     await Promise.all(stops.map((stop) => stop().catch(() => undefined)));
   }

@@ -33,7 +33,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
         if (!server.running) throw new Error('exited');
         return namespaceReady(`${ip}:${options.port}`, options.namespace);
       },
-      60_000,
+      120_000, // a first start on a busy 2-core machine (fresh SQLite file, namespace, search attributes) can take a while
       `Temporal dev server (log: ${options.logFile})`,
     );
   } catch (error) {
