@@ -3,8 +3,8 @@
  * module applied, changed and pruned; historical retrieval from a labels CSV equal to
  * `getHistoricalFeatures` called directly; statistics equal to `featureViewStatisticsReport`.
  */
+import { runKeel } from '../helpers/keel-cli.js';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,7 +20,6 @@ import { readPostgresTable } from '../../stores/pg-table.js';
 import { REPO_ROOT, freshDatabase, testDatabaseUrl } from '../helpers/services.js';
 import { tempDir } from '../helpers/temp.js';
 
-const KEEL = path.join(REPO_ROOT, 'bin', 'keel.js');
 const CHURN_MODULE = 'examples/churn/features.ts';
 
 interface ApplyJson {
@@ -56,17 +55,7 @@ describe('keel features', () => {
     await database?.drop();
   });
 
-  function keel(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [KEEL, ...args], { env, cwd: REPO_ROOT });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const keel = (args: string[]) => runKeel(args, env);
 
   async function ok(args: string[]) {
     const result = await keel(args);

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { churnDefinitions } from '../../examples/churn/features.js';
 import { generateChurn } from '../../examples/churn/generate.js';
@@ -9,7 +7,8 @@ import { createDb, type Db } from '../../stores/db.js';
 import { getOnlineFeatures } from '../../stores/features/online.js';
 import { applyFeatureDefinitions } from '../../stores/features/registry.js';
 import { migrate } from '../../stores/migrate.js';
-import { REPO_ROOT, freshDatabase, testDatabaseUrl, testTemporal, uniqueTaskQueue } from '../helpers/services.js';
+import { freshDatabase, testDatabaseUrl, testTemporal, uniqueTaskQueue } from '../helpers/services.js';
+import { runKeel } from '../helpers/keel-cli.js';
 import { tempDir } from '../helpers/temp.js';
 import { withWorkers } from '../helpers/workers.js';
 
@@ -32,16 +31,7 @@ describe('keel features materialize and keel features online', () => {
     await database?.drop();
   });
 
-  const keel = (args: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'keel.js'), ...args], { env, cwd: REPO_ROOT });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+  const keel = (args: string[]) => runKeel(args, env);
 
   it('materializes every online view through the workflow, then reads the same values online as the library', async () => {
     const end = '2026-07-01T00:00:00Z';

@@ -3,6 +3,7 @@
  * exit codes), a team's Python trainer through the `command` kind, and a training worker killed
  * in the middle of a fit.
  */
+import { runKeel } from '../helpers/keel-cli.js';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { spawn, spawnSync } from 'node:child_process';
@@ -53,17 +54,7 @@ describe('keel train, the command trainer, and a training worker crash', () => {
     await database?.drop();
   });
 
-  function keel(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [KEEL, ...args], { env, cwd: REPO_ROOT });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const keel = (args: string[]) => runKeel(args, env);
 
   it('keel train that.json --json waits and prints the result; --reproduce gives a bundle with the same sha256', async () => {
     const config = path.join(dir, 'that.json');
