@@ -25,7 +25,7 @@ import type { ApplyResult, StoredFeatureDefinitions } from '../../stores/feature
 import { applyFeatureDefinitions, loadFeatureDefinitions } from '../../stores/features/registry.js';
 import { featureViewStatisticsReport } from '../../stores/features/statistics.js';
 import { getOnlineFeatures } from '../../stores/features/online.js';
-import { startMaterializeFeatures } from '../../stores/features/schedules.js';
+import { ensureMaterializationSchedules, startMaterializeFeatures } from '../../stores/features/schedules.js';
 import { connectTemporalClient } from '../../stores/temporal.js';
 
 /** A subcommand that reports usage errors to `main` instead of exiting. */
@@ -193,6 +193,8 @@ interface ApplyOptions {
   dryRun?: boolean;
   export?: string;
   prune: boolean;
+  schedule?: string;
+  taskQueue: string;
 }
 
 function applyCommand(): Command {
@@ -202,6 +204,8 @@ function applyCommand(): Command {
     .option('--export <name>', 'take the definitions from this export of the module')
     .option('--dry-run', 'print what would change without writing')
     .option('--no-prune', 'keep registry items the module does not declare (default: delete them)')
+    .option('--schedule <interval>', "also keep one Temporal Schedule per online view running materializeFeatures this often (e.g. '15 minutes'), and delete the others")
+    .option('--task-queue <name>', 'task queue the schedules start materializeFeatures on', 'keel')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (file: string, options: ApplyOptions) => {
       const loaded = await loadDefinitionsModule(file, options.export);
@@ -211,9 +215,15 @@ function applyCommand(): Command {
         return applyFeatureDefinitions(db, loaded.definitions, { prune: options.prune });
       });
       const onDemand = onDemandSpec(loaded.onDemand);
+      const schedules = options.schedule && !options.dryRun ? await scheduleMaterialization(loaded.definitions, options.schedule, options.taskQueue) : undefined;
       if (options.json) {
-        out(`${JSON.stringify({ module: file, export: loaded.exportName, dryRun: !!options.dryRun, ...result, versions, onDemand })}\n`);
+        out(`${JSON.stringify({ module: file, export: loaded.exportName, dryRun: !!options.dryRun, ...result, versions, onDemand, ...(schedules ? { schedules } : {}) })}\n`);
         return;
+      }
+      if (schedules) {
+        for (const what of ['created', 'updated', 'deleted', 'unchanged'] as const) {
+          for (const id of schedules[what]) out(`${`schedule ${what}`.padEnd(20)} ${id}\n`);
+        }
       }
       const verb = options.dryRun
         ? { created: 'would create', updated: 'would update', deleted: 'would delete', unchanged: 'unchanged' }
@@ -227,6 +237,17 @@ function applyCommand(): Command {
       const counts = `${result.created.length} created, ${result.updated.length} updated, ${result.deleted.length} deleted, ${result.unchanged.length} unchanged`;
       out(options.dryRun ? `dry run of ${file}: ${counts.replace(/(\d+) (created|updated|deleted)/g, '$1 to be $2')}; nothing written\n` : `applied ${file}: ${counts}\n`);
     });
+}
+
+/** One materialization schedule per online view of the applied definitions. */
+async function scheduleMaterialization(definitions: FeatureDefinitionsInput, interval: string, taskQueue: string) {
+  const views = validateFeatureDefinitions(definitions).featureViews;
+  const client = await connectTemporalClient(loadConfig().temporal);
+  try {
+    return await ensureMaterializationSchedules(client, { views, interval, taskQueue });
+  } finally {
+    await client.connection.close();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import { migrate } from '../../stores/migrate.js';
 import { freshDatabase, testDatabaseUrl, testTemporal, uniqueTaskQueue } from '../helpers/services.js';
 import { runKeel } from '../helpers/keel-cli.js';
 import { tempDir } from '../helpers/temp.js';
-import { withWorkers } from '../helpers/workers.js';
+import { testClient, withWorkers } from '../helpers/workers.js';
 
 describe('keel features materialize and keel features online', () => {
   let database: { url: string; drop: () => Promise<void> };
@@ -50,6 +50,24 @@ describe('keel features materialize and keel features online', () => {
     assert.equal(shown.rows.length, 2);
     assert.deepEqual(Object.keys(shown.rows[0]!.values), Object.keys(direct.rows[0]!.values));
     assert.ok(Object.values(shown.rows[1]!.statuses).every((s) => s === 'missing'), 'an unknown customer is missing');
+  });
+
+  it('apply --schedule keeps one materialization schedule per online view', async () => {
+    const applied = await keel(['features', 'apply', 'examples/churn/features.ts', '--schedule', '30 minutes', '--task-queue', queue, '--json']);
+    assert.equal(applied.code, 0, applied.stderr);
+    const { schedules } = JSON.parse(applied.stdout) as { schedules: { created: string[]; updated: string[]; unchanged: string[] } };
+    const ids = [...schedules.created, ...schedules.updated, ...schedules.unchanged].sort();
+    assert.deepEqual(ids, ['materialize-customer_profile', 'materialize-order_activity', 'materialize-support_activity']);
+    const client = await testClient();
+    try {
+      for (const id of ids) {
+        const described = await client.schedule.getHandle(id).describe();
+        assert.equal(described.action.type, 'startWorkflow');
+        await client.schedule.getHandle(id).delete();
+      }
+    } finally {
+      await client.connection.close();
+    }
   });
 
   it('bad usage exits 2 with one line', async () => {
