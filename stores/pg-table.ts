@@ -4,7 +4,8 @@
  * anything else (text, varchar, enums, uuid…) is a `category`.
  */
 import type pg from 'pg';
-import { tableNameSchema } from '../lib/features/definitions.js';
+import { tableNameSchema } from '../lib/features/identifiers.js';
+import { quoteTable } from './features/sql.js';
 import { InvalidInput } from '../lib/errors.js';
 import type { Column, ColumnType, Table } from '../lib/data/table.js';
 import { columnFromValues, createTable } from '../lib/data/table.js';
@@ -25,10 +26,7 @@ export function columnTypeOfOid(oid: number): ColumnType {
 export function quoteTableName(name: string): string {
   const parsed = tableNameSchema.safeParse(name);
   if (!parsed.success) throw new InvalidInput(`table ${JSON.stringify(name)} ${parsed.error.issues[0]!.message}`, 'table');
-  return name
-    .split('.')
-    .map((part) => `"${part}"`)
-    .join('.');
+  return quoteTable(name);
 }
 
 /** A query result (rowMode 'array') as a table. */

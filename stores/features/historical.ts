@@ -62,6 +62,7 @@ import type { EngineEntityRows } from './duckdb-engine.js';
 import { duckdbAvailable, duckdbConnect, joinView, loadEntities } from './duckdb-engine.js';
 import { ensureExportsTable, exportFeatureView } from './parquet-export.js';
 import { loadFeatureDefinitions } from './registry.js';
+import { featureColumnType, outputExpression, quote, quoteTable } from './sql.js';
 
 export type HistoricalStrategy = 'lateral' | 'distinct_on';
 
@@ -197,8 +198,6 @@ const INTEGER_TYPES = new Set(['int2', 'int4', 'int8']);
 const NUMBER_TYPES = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'numeric']);
 const TIMESTAMP_TYPES = new Set(['timestamptz', 'timestamp', 'date']);
 
-const quote = (identifier: string) => `"${identifier}"`;
-const quoteTable = (name: string) => name.split('.').map(quote).join('.');
 
 function isText(column: CatalogColumn): boolean {
   return column.category === 'S';
@@ -216,39 +215,10 @@ function columnTypeOf(column: CatalogColumn): ColumnType {
   return 'category';
 }
 
-function featureColumnType(type: FeatureValueType): ColumnType {
-  switch (type) {
-    case 'float64':
-    case 'int64':
-      return 'number';
-    case 'bool':
-      return 'boolean';
-    case 'string':
-      return 'category';
-    case 'timestamp':
-      return 'timestamp';
-  }
-}
-
 /** Whether a Postgres column can hold a feature of `type` (a string feature: text, enum or uuid). */
 function fitsFeatureType(column: CatalogColumn, type: FeatureValueType): boolean {
   if (type === 'string') return isText(column) || column.category === 'E' || column.type === 'uuid';
   return columnTypeOf(column) === featureColumnType(type);
-}
-
-/** SQL turning `expr` into what the result parser expects for `type`: float8, bool, text or epoch ms. */
-function outputExpression(expr: string, type: ColumnType): string {
-  switch (type) {
-    case 'number':
-      return `(${expr})::float8`;
-    case 'boolean':
-      return `(${expr})::boolean`;
-    case 'category':
-      return `(${expr})::text`;
-    case 'timestamp':
-      // TimeZone is UTC in the transaction, so timestamp without time zone and date read as UTC.
-      return `floor(extract(epoch from (${expr})::timestamptz) * 1000)::float8`;
-  }
 }
 
 async function readTable(client: DbClient, name: string, what: string, field: string): Promise<CatalogTable> {

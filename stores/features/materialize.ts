@@ -48,7 +48,7 @@
  */
 import { createTable, categoryColumn, numberColumn, timestampColumn } from '../../lib/data/table.js';
 import { InvalidInput } from '../../lib/errors.js';
-import type { Entity, FeatureDefinition, FeatureView } from '../../lib/features/definitions.js';
+import type { Entity, FeatureView } from '../../lib/features/definitions.js';
 import { identifierSchema } from '../../lib/features/definitions.js';
 import { definitionKey } from '../../lib/features/validate.js';
 import type { MaterializeViewResult } from '../../lib/schemas/materialize-features.js';
@@ -56,6 +56,7 @@ import type { Db } from '../db.js';
 import { historicalQueryPlan } from './historical.js';
 import type { StoredFeatureDefinitions } from './registry.js';
 import { loadFeatureDefinitions } from './registry.js';
+import { featureColumnType, outputExpression, quote, quoteTable } from './sql.js';
 
 export type { MaterializeViewResult } from '../../lib/schemas/materialize-features.js';
 
@@ -233,26 +234,6 @@ export async function listMaterializations(db: Db): Promise<MaterializationState
 
 // ---------------------------------------------------------------------------------------------
 
-const quote = (identifier: string) => `"${identifier}"`;
-const quoteTable = (name: string) => name.split('.').map(quote).join('.');
-
-/**
- * A feature's value as historical retrieval's `outputExpression` reads it (float8, bool, text, epoch
- * ms as float8 under TimeZone UTC), then as jsonb. Keep in step with historical.ts.
- */
-function valueExpression(expr: string, feature: FeatureDefinition): string {
-  switch (feature.type) {
-    case 'float64':
-    case 'int64':
-      return `(${expr})::float8`;
-    case 'bool':
-      return `(${expr})::boolean`;
-    case 'string':
-      return `(${expr})::text`;
-    case 'timestamp':
-      return `floor(extract(epoch from (${expr})::timestamptz) * 1000)::float8`;
-  }
-}
 
 /** `$1` view, `$2` start (exclusive, null = none), `$3` end (inclusive); answers candidates and written. */
 function upsertSql(view: FeatureView, entity: Entity): string {
@@ -260,7 +241,7 @@ function upsertSql(view: FeatureView, entity: Entity): string {
   const keyText = entity.joinKeys.map((k, i) => `to_json(${keys[i]}::${k.type === 'int64' ? 'int8' : 'text'})::text`);
   const ets = `f.${quote(view.source.eventTimestamp)}`;
   const cts = view.source.createdTimestamp === undefined ? undefined : `f.${quote(view.source.createdTimestamp)}`;
-  const values = view.features.map((f) => `'${f.name}', ${valueExpression(`f.${quote(f.name)}`, f)}`);
+  const values = view.features.map((f) => `'${f.name}', ${outputExpression(`f.${quote(f.name)}`, featureColumnType(f.type))}`);
   const where = [...keys.map((k) => `${k} IS NOT NULL`), `${ets} IS NOT NULL`, `${ets} <= $3::timestamptz`];
   if (cts) {
     where.push(`(${cts} IS NULL OR ${cts} <= $3::timestamptz)`);

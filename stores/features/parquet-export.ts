@@ -26,6 +26,7 @@ import { definitionVersion } from '../../lib/features/definitions.js';
 import type { ArtifactStore } from '../artifacts/index.js';
 import type { Db, DbClient } from '../db.js';
 import { duckdbConnect, sqlString } from './duckdb-engine.js';
+import { quote, quoteTable } from './sql.js';
 
 export const EXPORTS_TABLE = 'keel_feature_exports';
 
@@ -50,8 +51,6 @@ export interface ExportColumnTypes {
   features: Array<'number' | 'boolean' | 'category' | 'timestamp'>;
 }
 
-const quote = (identifier: string) => `"${identifier}"`;
-const quoteTable = (name: string) => name.split('.').map(quote).join('.');
 
 let tableReady: Promise<void> | undefined;
 

@@ -16,11 +16,12 @@ import { categoryColumnFromCodes, createTable } from '../../lib/data/table.js';
 import type { ProfileOptions, TableProfile } from '../../lib/data/profile.js';
 import { profileTable } from '../../lib/data/profile.js';
 import { InvalidInput } from '../../lib/errors.js';
-import type { FeatureDefinitionsInput, FeatureValueType, FeatureView } from '../../lib/features/definitions.js';
+import type { FeatureDefinitionsInput, FeatureView } from '../../lib/features/definitions.js';
 import { definitionVersion } from '../../lib/features/definitions.js';
 import { validateFeatureDefinitions } from '../../lib/features/validate.js';
 import type { Db, DbClient } from '../db.js';
 import { loadFeatureDefinitions } from './registry.js';
+import { featureColumnType, outputExpression, quote, quoteTable } from './sql.js';
 
 export type TimeBound = Date | string | number;
 
@@ -55,8 +56,6 @@ export interface FeatureViewStatistics {
 
 const DEFAULT_CHUNK = 50_000;
 const CURSOR = 'keel_feature_stats';
-const quote = (identifier: string) => `"${identifier}"`;
-const quoteTable = (name: string) => name.split('.').map(quote).join('.');
 
 /** The profile of the view's offline rows with event timestamp in [start, end). */
 export async function featureViewStatistics(db: Db, options: FeatureViewStatisticsOptions): Promise<TableProfile> {
@@ -153,34 +152,6 @@ async function checkSource(client: DbClient, view: FeatureView, features: string
   }
 }
 
-function columnType(type: FeatureValueType): ColumnType {
-  switch (type) {
-    case 'float64':
-    case 'int64':
-      return 'number';
-    case 'bool':
-      return 'boolean';
-    case 'string':
-      return 'category';
-    case 'timestamp':
-      return 'timestamp';
-  }
-}
-
-/** SQL giving what the buffers expect: float8, bool, text or epoch ms. */
-function outputExpression(expr: string, type: ColumnType): string {
-  switch (type) {
-    case 'number':
-      return `(${expr})::float8`;
-    case 'boolean':
-      return `(${expr})::boolean`;
-    case 'category':
-      return `(${expr})::text`;
-    case 'timestamp':
-      return `floor(extract(epoch from (${expr})::timestamptz) * 1000)::float8`;
-  }
-}
-
 async function readRows(
   client: DbClient,
   view: FeatureView,
@@ -189,7 +160,7 @@ async function readRows(
   end: Date | null,
   chunkSize: number,
 ): Promise<Table> {
-  const types = features.map((f) => columnType(f.type));
+  const types = features.map((f) => featureColumnType(f.type));
   const ets = quote(view.source.eventTimestamp);
   const where: string[] = [];
   const params: unknown[] = [];

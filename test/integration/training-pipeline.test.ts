@@ -180,6 +180,21 @@ describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', 
     assert.match(missing.cause.message, /nope\.csv: no such object/);
   });
 
+  it('trains on a Postgres table and records its fingerprint as the source', async () => {
+    await db.query(`CREATE TABLE public.training_rows AS
+      SELECT g AS customer_id, (g % 48)::float8 AS tenure_months, (g % 7)::int AS support_tickets,
+             CASE WHEN g % 3 = 0 THEN 'basic' ELSE 'pro' END AS plan,
+             ((g % 7) >= 4 OR (g % 48) < 6 OR g % 11 = 0) AS churned
+        FROM generate_series(1, 1500) g`);
+    const result = await run({ model: 'churn_table', data: { table: 'public.training_rows' }, entityKeys: ['customer_id'], cvFolds: 2, gates: { maxCvStd: null, maxCvTestGap: null } });
+    assert.equal(result.registered, true, JSON.stringify(result.gates));
+    assert.deepEqual(result.features, ['tenure_months', 'support_tickets', 'plan']);
+    const lineage = (await getModelVersion(db, 'churn_table', 1)).lineage as { source: { kind: string; table: string; fingerprint: string } };
+    assert.equal(lineage.source.kind, 'table');
+    assert.equal(lineage.source.table, 'public.training_rows');
+    assert.match(lineage.source.fingerprint, /^1500:/);
+  });
+
   it('joins a running identical training instead of starting a second one', async () => {
     const config = trainingPipelineInputSchema.parse(csvInput({ model: 'churn_dup', cvFolds: 0 }));
     const [a, b] = await withWorkers(queues, { db, artifacts }, async () => {
