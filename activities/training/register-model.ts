@@ -46,6 +46,37 @@ export interface RegisterModelResult {
 
 export const BUNDLE_FORMAT = 'keel-model-bundle';
 
+export interface ModelBundleFiles {
+  onnx: ArtifactRef;
+  signature: unknown;
+  featureSpec: unknown;
+  metrics: unknown;
+  lineage: unknown;
+}
+
+/**
+ * Stores a bundle's JSON files and `bundle.json` (their manifest: name → sha256, size), all
+ * content-addressed with canonical JSON, so the same content always gives the same bundle sha256.
+ */
+export async function storeModelBundle(
+  artifacts: ArtifactStore,
+  contents: ModelBundleFiles,
+): Promise<{ bundle: ArtifactRef; files: Array<[string, ArtifactRef]> }> {
+  const files: Array<[string, ArtifactRef]> = [
+    ['model.onnx', contents.onnx],
+    ['signature.json', await putJson(artifacts, contents.signature)],
+    ['feature_spec.json', await putJson(artifacts, contents.featureSpec)],
+    ['metrics.json', await putJson(artifacts, contents.metrics)],
+    ['lineage.json', await putJson(artifacts, contents.lineage)],
+  ];
+  const bundle = await putJson(artifacts, {
+    format: BUNDLE_FORMAT,
+    version: 1,
+    files: Object.fromEntries(files.map(([name, ref]) => [name, { sha256: ref.sha256, size: ref.size }])),
+  });
+  return { bundle, files };
+}
+
 export async function registerModel(deps: { db: Db; artifacts: ArtifactStore }, input: RegisterModelInput): Promise<RegisterModelResult> {
   const execution = Context.current().info.workflowExecution;
   if (!execution) throw new Error('registerModel runs only inside a workflow');
@@ -77,17 +108,12 @@ export async function registerModel(deps: { db: Db; artifacts: ArtifactStore }, 
     threshold: config.threshold,
     codeVersion: codeVersion(),
   };
-  const files: Array<[string, ArtifactRef]> = [
-    ['model.onnx', input.onnx],
-    ['signature.json', await putJson(deps.artifacts, signature)],
-    ['feature_spec.json', await putJson(deps.artifacts, featureSpec)],
-    ['metrics.json', await putJson(deps.artifacts, { ...input.metrics, featureImportance: input.featureImportance })],
-    ['lineage.json', await putJson(deps.artifacts, lineage)],
-  ];
-  const bundle = await putJson(deps.artifacts, {
-    format: BUNDLE_FORMAT,
-    version: 1,
-    files: Object.fromEntries(files.map(([name, ref]) => [name, { sha256: ref.sha256, size: ref.size }])),
+  const { bundle, files } = await storeModelBundle(deps.artifacts, {
+    onnx: input.onnx,
+    signature,
+    featureSpec,
+    metrics: { ...input.metrics, featureImportance: input.featureImportance },
+    lineage,
   });
   const runLineage = {
     ...lineage,
