@@ -3,7 +3,7 @@
  * training workflow: fits a built-in trainer on a seeded synthetic churn table, exports ONNX and
  * stores the bundle exactly as `registerModel` does (storeModelBundle + registerModelVersion).
  */
-import { featureSpecFor, applyFeatureSpec, labelsFromColumn } from '../../lib/data/features.js';
+import { applyFeatureSpec, defaultFeatureColumns, featureSpecFor, labelsFromColumn } from '../../lib/data/features.js';
 import type { FeatureSpec } from '../../lib/data/features.js';
 import type { Table } from '../../lib/data/table.js';
 import { signatureFor } from '../../lib/ml/signature.js';
@@ -14,6 +14,14 @@ import { putTable } from '../../stores/datasets.js';
 import type { Db } from '../../stores/db.js';
 import { recordDataset, registerModelVersion, setAlias } from '../../stores/registry.js';
 import { syntheticChurnTable } from './training-data.js';
+import { CHURN_FEATURE_SERVICE, CHURN_LABEL, churnDefinitionsFor } from '../../examples/churn/features.js';
+import { ensureChurnExample } from '../../examples/churn/generate.js';
+import { churnOnDemandFeatures } from '../../examples/churn/on-demand.js';
+import type { OnDemandFeature } from '../../lib/features/on-demand.js';
+import { applyOnDemandFeatures, onDemandSpec } from '../../lib/features/on-demand.js';
+import { getHistoricalFeatures } from '../../stores/features/historical.js';
+import { listOnlineViews, materializeFeatureView } from '../../stores/features/materialize.js';
+import { applyFeatureDefinitions } from '../../stores/features/registry.js';
 
 /** The synthetic churn table's feature columns (see training-data.ts). */
 export const SERVED_FEATURES = ['tenure_months', 'monthly_spend', 'support_tickets', 'plan'] as const;
@@ -92,4 +100,53 @@ export async function registerServedModel(deps: { db: Db; artifacts: ArtifactSto
   );
   for (const alias of options.aliases ?? []) await setAlias(deps.db, options.model, alias, version);
   return { model: options.model, version, bundleSha256: bundle.sha256, featureNames, featureSpec };
+}
+
+export interface ChurnFeatureModelOptions {
+  model: string;
+  trainer?: 'gbdt' | 'logreg';
+  params?: Record<string, unknown>;
+  /** Label rows of the generated churn example (default 2 000). */
+  labelRows?: number;
+  /** Postgres schema of the example (default `churn`). */
+  schema?: string;
+  /** On-demand features computed on the joined rows and recorded in the spec (default the churn example's). */
+  onDemand?: readonly OnDemandFeature[];
+  aliases?: string[];
+}
+
+/**
+ * A model of the churn example trained on point-in-time features, whose feature spec names the
+ * feature views (with versions) and on-demand functions, so the gateway can serve it from
+ * `{entity: {customer_id}}`. The example's period ends today, and every online view is
+ * materialized up to now, so online reads find values inside their TTL.
+ */
+export async function registerChurnFeatureModel(
+  deps: { db: Db; artifacts: ArtifactStore },
+  options: ChurnFeatureModelOptions,
+): Promise<ServedModelVersion & { customerIds: number[] }> {
+  const schema = options.schema ?? 'churn';
+  const months = 3;
+  const start = new Date();
+  start.setUTCMonth(start.getUTCMonth() - months);
+  await ensureChurnExample(deps.db, { labelRows: options.labelRows ?? 2_000, schema, months, start: start.toISOString().slice(0, 10) });
+  await applyFeatureDefinitions(deps.db, churnDefinitionsFor(schema));
+  const now = new Date();
+  for (const view of await listOnlineViews(deps.db)) await materializeFeatureView(deps.db, { view, end: now, runId: 'test' });
+  const retrieved = await getHistoricalFeatures(deps.db, { entities: { table: `${schema}.labels` }, features: { service: CHURN_FEATURE_SERVICE } });
+  const onDemand = options.onDemand ?? churnOnDemandFeatures;
+  const table = onDemand.length ? applyOnDemandFeatures(retrieved.table, onDemand) : retrieved.table;
+  const features = defaultFeatureColumns(table, { label: CHURN_LABEL, entityKeys: retrieved.entityKeys });
+  const served = await registerServedModel(deps, {
+    model: options.model,
+    trainer: options.trainer ?? 'gbdt',
+    params: options.params ?? { maxIter: 20 },
+    table,
+    label: CHURN_LABEL,
+    features,
+    featureSpecExtras: { featureViews: retrieved.featureViews, onDemand: onDemandSpec(onDemand) },
+    aliases: options.aliases ?? [],
+  });
+  const { rows } = await deps.db.query<{ id: number }>(`SELECT DISTINCT customer_id::int AS id FROM ${schema}.labels ORDER BY 1`);
+  return { ...served, customerIds: rows.map((r) => r.id) };
 }
