@@ -8,6 +8,8 @@ import { doctorCommand } from './commands/doctor.js';
 import { lineageCommand, modelsCommand } from './commands/models.js';
 import { trainCommand } from './commands/train.js';
 import { featuresCommand } from './commands/features.js';
+import { keysCommand } from './commands/keys.js';
+import { predictCommand } from './commands/predict.js';
 import { EXIT } from './exit-codes.js';
 
 export function buildProgram(): Command {
@@ -25,6 +27,8 @@ export function buildProgram(): Command {
   program.addCommand(modelsCommand());
   program.addCommand(lineageCommand());
   program.addCommand(featuresCommand());
+  program.addCommand(keysCommand());
+  program.addCommand(predictCommand());
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

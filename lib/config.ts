@@ -38,7 +38,14 @@ const envSchema = z.object({
   AWS_REGION: z.string().min(1).default('us-east-1'),
   PORT: port('PORT', 8080),
   KEEL_HOST: z.string().min(1).default('127.0.0.1'),
+  KEEL_AUTH: z.enum(['keys', 'open-loopback'], { error: 'KEEL_AUTH must be keys or open-loopback' }).optional(),
 });
+
+/**
+ * How the gateway authenticates: `keys` — an API key on every endpoint; `open-loopback` — predict
+ * and feedback need no key from a loopback client (admin and approver endpoints always do).
+ */
+export type AuthMode = 'keys' | 'open-loopback';
 
 export interface TemporalConfig {
   /** host:port of the frontend; when `embedded`, the dev server `keel up` starts. */
@@ -70,7 +77,8 @@ export interface KeelConfig {
   temporal: TemporalConfig;
   database: DatabaseConfig;
   artifacts: ArtifactsConfig;
-  gateway: { host: string; port: number };
+  /** `auth` defaults to `open-loopback` on the embedded database (no DATABASE_URL), else `keys`. */
+  gateway: { host: string; port: number; auth: AuthMode };
 }
 
 /** The embedded Postgres credentials: local-only, loopback-bound, created by `keel up`. */
@@ -114,7 +122,7 @@ export function loadConfig(source: ConfigSource = { env: process.env, cwd: proce
       embeddedPort: env.KEEL_PG_PORT,
     },
     artifacts: { uri: resolveFileUri(artifactsUri, source.cwd), s3Endpoint: env.S3_ENDPOINT, region: env.AWS_REGION },
-    gateway: { host: env.KEEL_HOST, port: env.PORT },
+    gateway: { host: env.KEEL_HOST, port: env.PORT, auth: env.KEEL_AUTH ?? (env.DATABASE_URL === undefined ? 'open-loopback' : 'keys') },
   };
 }
 

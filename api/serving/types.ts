@@ -89,5 +89,4 @@ export interface PredictionRecord {
   ts: Date;
 }
 
-export type Role = 'predict' | 'feedback' | 'admin' | 'approver';
-export const ROLES: readonly Role[] = ['predict', 'feedback', 'admin', 'approver'];
+export { ROLES, type Role } from '../../lib/roles.js';

@@ -16,7 +16,7 @@ describe('loadConfig', () => {
     assert.equal(config.database.embedded, true);
     assert.equal(config.database.url, 'postgres://keel:keel@127.0.0.1:54329/keel');
     assert.equal(config.artifacts.uri, 'file:///srv/app/.keel/artifacts');
-    assert.deepEqual(config.gateway, { host: '127.0.0.1', port: 8080 });
+    assert.deepEqual(config.gateway, { host: '127.0.0.1', port: 8080, auth: 'open-loopback' });
   });
 
   it('uses the servers the environment names', () => {
@@ -36,6 +36,12 @@ describe('loadConfig', () => {
     assert.equal(config.artifacts.uri, 's3://models/keel');
     assert.equal(config.artifacts.s3Endpoint, 'http://minio:9000');
     assert.equal(config.gateway.port, 9090);
+    assert.equal(config.gateway.auth, 'keys');
+  });
+
+  it('takes the gateway auth mode from KEEL_AUTH, whatever the database', () => {
+    assert.equal(load({ KEEL_AUTH: 'keys' }).gateway.auth, 'keys');
+    assert.equal(load({ KEEL_AUTH: 'open-loopback', DATABASE_URL: 'postgres://u:p@db:5432/keel' }).gateway.auth, 'open-loopback');
   });
 
   it('resolves a relative file:// artifact root against the working folder', () => {
@@ -47,6 +53,7 @@ describe('loadConfig', () => {
     ['PORT', '70000', /PORT must be between 1 and 65535/],
     ['KEEL_PG_PORT', '1.5', /KEEL_PG_PORT must be a whole number/],
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL must start with postgres/],
+    ['KEEL_AUTH', 'none', /KEEL_AUTH must be keys or open-loopback/],
     ['KEEL_ARTIFACTS', 'gs://bucket', /KEEL_ARTIFACTS must be a file:\/\/ or s3:\/\/ URI/],
     ['TEMPORAL_TLS_CERT', '/cert.pem', /TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together/],
   ] as const) {
