@@ -10,6 +10,7 @@ import { trainCommand } from './commands/train.js';
 import { featuresCommand } from './commands/features.js';
 import { keysCommand } from './commands/keys.js';
 import { predictCommand } from './commands/predict.js';
+import { routesCommand } from './commands/routes.js';
 import { EXIT } from './exit-codes.js';
 
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   program.addCommand(featuresCommand());
   program.addCommand(keysCommand());
   program.addCommand(predictCommand());
+  program.addCommand(routesCommand());
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

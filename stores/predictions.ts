@@ -1,0 +1,188 @@
+/**
+ * The prediction log table (`predictions`, partitioned by day on `ts`, see
+ * infra/migrations/0005_gateway.sql): daily partitions, batched inserts, look-ups by request id.
+ */
+import type { PredictionRecord } from '../api/serving/types.js';
+import type { Db, DbClient } from './db.js';
+
+/** Shared by every Keel process: one of them creates partitions at a time. */
+const PARTITION_LOCK_KEY = 0x6b6c7072; // "klpr"
+
+export interface PartitionResult {
+  /** Partitions created by this call, e.g. `predictions_20260126`. */
+  created: string[];
+  /** Days that could not get a partition (the default partition already holds rows of that day). */
+  skipped: Array<{ name: string; reason: string }>;
+}
+
+/** `predictions_YYYYMMDD` for the UTC day holding `day`. */
+export function partitionName(day: Date): string {
+  return `predictions_${day.toISOString().slice(0, 10).replaceAll('-', '')}`;
+}
+
+/**
+ * Creates the daily partitions for today (UTC) and the next `days` days. Idempotent and safe with
+ * concurrent gateways (an advisory lock serialises them). A day whose rows already sit in the
+ * default partition cannot get a partition (Postgres refuses); it is reported in `skipped` and its
+ * rows stay in the default partition, where queries still find them.
+ */
+export async function ensurePredictionPartitions(db: Db, days = 7, now: Date = new Date()): Promise<PartitionResult> {
+  const result: PartitionResult = { created: [], skipped: [] };
+  const start = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+  const client = await db.connect();
+  // A server going away emits 'error' on the checked-out client; the failing query reports it.
+  const ignore = () => undefined;
+  client.on('error', ignore);
+  let broken: Error | undefined;
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [PARTITION_LOCK_KEY]);
+    try {
+      for (let i = 0; i <= days; i++) {
+        const from = new Date(start + i * 86_400_000);
+        const to = new Date(start + (i + 1) * 86_400_000);
+        const name = partitionName(from);
+        const outcome = await createPartition(client, name, from, to);
+        if (outcome === 'created') result.created.push(name);
+        else if (outcome !== 'exists') result.skipped.push({ name, reason: outcome.reason });
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [PARTITION_LOCK_KEY]).catch(() => undefined);
+    }
+  } catch (error) {
+    broken = error as Error;
+    throw error;
+  } finally {
+    client.off('error', ignore);
+    // A client that failed is destroyed rather than reused (its session may still hold the lock).
+    client.release(broken);
+  }
+  return result;
+}
+
+async function createPartition(client: DbClient, name: string, from: Date, to: Date): Promise<'created' | 'exists' | { reason: string }> {
+  const { rows } = await client.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [name]);
+  if (rows[0]!.exists) return 'exists';
+  try {
+    // The name is built from a date (digits only) and the bounds are ISO timestamps: no user input.
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF predictions FOR VALUES FROM ('${from.toISOString()}') TO ('${to.toISOString()}')`,
+    );
+    return 'created';
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    // 42P07 duplicate_table / 23505 on pg_type: another process won a race the lock did not cover.
+    if (code === '42P07' || code === '23505') return 'exists';
+    // 23514: "updated partition constraint for default partition would be violated by some row".
+    if (code === '23514') return { reason: 'the default partition already holds rows of this day; they stay there' };
+    throw error;
+  }
+}
+
+/**
+ * Inserts a batch as ONE statement (arrays unnested server-side). Rows already present (same ts,
+ * request id, model, version, mode) are skipped, so replaying a spill file after a partial write
+ * never counts a prediction twice. Returns the number of rows actually inserted.
+ */
+export async function insertPredictions(db: Db | DbClient, records: readonly PredictionRecord[], gatewayId: string | null = null): Promise<number> {
+  if (records.length === 0) return 0;
+  const columns = {
+    requestId: [] as string[],
+    model: [] as string[],
+    version: [] as number[],
+    variant: [] as string[],
+    mode: [] as string[],
+    features: [] as string[],
+    output: [] as string[],
+    latency: [] as number[],
+    ts: [] as string[],
+  };
+  for (const r of records) {
+    columns.requestId.push(r.requestId);
+    columns.model.push(r.model);
+    columns.version.push(r.version);
+    columns.variant.push(r.variant);
+    columns.mode.push(r.mode);
+    columns.features.push(JSON.stringify(r.features));
+    columns.output.push(JSON.stringify(r.output));
+    columns.latency.push(r.latencyMs);
+    columns.ts.push(r.ts.toISOString());
+  }
+  const result = await db.query(
+    `INSERT INTO predictions (request_id, model, version, variant, mode, features, output, latency_ms, ts, gateway_id)
+     SELECT request_id, model, version, variant, mode, features::jsonb, output::jsonb, latency_ms, ts::timestamptz, $10
+       FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::float8[], $9::text[])
+         AS t (request_id, model, version, variant, mode, features, output, latency_ms, ts)
+     ON CONFLICT DO NOTHING`,
+    [
+      columns.requestId,
+      columns.model,
+      columns.version,
+      columns.variant,
+      columns.mode,
+      columns.features,
+      columns.output,
+      columns.latency,
+      columns.ts,
+      gatewayId,
+    ],
+  );
+  return result.rowCount ?? 0;
+}
+
+export interface StoredPrediction extends PredictionRecord {
+  gatewayId: string | null;
+}
+
+interface PredictionRow {
+  request_id: string;
+  model: string;
+  version: number;
+  variant: string;
+  mode: 'live' | 'shadow';
+  features: PredictionRecord['features'];
+  output: Record<string, unknown>;
+  latency_ms: number;
+  ts: Date;
+  gateway_id: string | null;
+}
+
+/** Every logged row of a request id (live first, then shadows), oldest first; empty when unknown. */
+export async function findPredictions(db: Db, requestId: string): Promise<StoredPrediction[]> {
+  const { rows } = await db.query<PredictionRow>(
+    `SELECT request_id, model, version, variant, mode, features, output, latency_ms, ts, gateway_id
+       FROM predictions WHERE request_id = $1 ORDER BY mode, ts, model, version`,
+    [requestId],
+  );
+  return rows.map((row) => ({
+    requestId: row.request_id,
+    model: row.model,
+    version: row.version,
+    variant: row.variant,
+    mode: row.mode,
+    features: row.features,
+    output: row.output,
+    latencyMs: row.latency_ms,
+    ts: row.ts,
+    gatewayId: row.gateway_id,
+  }));
+}
+
+/** The live row of a request id (or its first row when it only has shadows); undefined when unknown. */
+export async function findPrediction(db: Db, requestId: string): Promise<StoredPrediction | undefined> {
+  return (await findPredictions(db, requestId))[0];
+}
+
+/** Whether any prediction was logged under `requestId` (uses the request_id index). */
+export async function predictionExists(db: Db, requestId: string): Promise<boolean> {
+  const { rowCount } = await db.query('SELECT 1 FROM predictions WHERE request_id = $1 LIMIT 1', [requestId]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** Rows in `predictions`, optionally of one model. */
+export async function countPredictions(db: Db, filter: { model?: string } = {}): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(
+    'SELECT count(*) AS n FROM predictions WHERE $1::text IS NULL OR model = $1',
+    [filter.model ?? null],
+  );
+  return Number(rows[0]!.n);
+}
