@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { ModelRouting, RouteMode, RouteTarget } from '../api/serving/types.js';
 import { InvalidInput } from '../lib/errors.js';
 import { IDENTIFIER } from '../lib/features/definitions.js';
-import type { Db } from './db.js';
+import type { Db, DbClient } from './db.js';
 import { withTransaction } from './db.js';
 
 export const routeTargetSchema = z.object({
@@ -60,12 +60,26 @@ export function normaliseTargets(model: string, input: readonly RouteTargetInput
   return targets.sort((a, b) => a.version - b.version);
 }
 
+/**
+ * Serialises routing writers against readers. A sequence value is taken outside transactional
+ * visibility: without this lock a reader could see `routing_generation` = G while the writer of G
+ * has not committed, report G as applied, and let a rollout waiting for G go on before any gateway
+ * serves it. Writers take it exclusively (per transaction, before `nextval`); `readRouting` takes
+ * it shared, so the sequence value it reads is always the generation of a committed change.
+ */
+const ROUTING_LOCK = 7_351_470_001;
+
+async function lockRoutingWrites(client: DbClient): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock($1)', [ROUTING_LOCK]);
+}
+
 /** Replaces the routing of `model` in one transaction and returns its new generation. */
 export async function setRoutes(db: Db, model: string, input: readonly RouteTargetInput[], options: SetRoutesOptions): Promise<{ generation: number; targets: RouteTarget[] }> {
   if (!IDENTIFIER.test(model)) throw new InvalidInput(`model ${JSON.stringify(model)} must match ^[a-z_][a-z0-9_]{0,62}$`, 'model');
   const targets = normaliseTargets(model, input);
   if (options.salt !== undefined && (options.salt.length < 1 || options.salt.length > 200)) throw new InvalidInput('salt must be 1 to 200 characters', 'salt');
   return withTransaction(db, async (client) => {
+    await lockRoutingWrites(client);
     const { rows: versions } = await client.query<{ version: number }>('SELECT version FROM model_versions WHERE model = $1 AND version = ANY($2::int[])', [
       model,
       targets.map((t) => t.version),
@@ -95,6 +109,7 @@ export async function setRoutes(db: Db, model: string, input: readonly RouteTarg
 /** Removes the explicit routing of `model` (its champion alias serves again); returns the generation taken. */
 export async function clearRoutes(db: Db, model: string): Promise<{ generation: number }> {
   return withTransaction(db, async (client) => {
+    await lockRoutingWrites(client);
     const { rows } = await client.query<{ generation: string }>(`SELECT nextval('routing_generation') AS generation`);
     await client.query('DELETE FROM model_routing WHERE model = $1', [model]);
     return { generation: Number(rows[0]!.generation) };
@@ -103,48 +118,46 @@ export async function clearRoutes(db: Db, model: string): Promise<{ generation: 
 
 /**
  * Every model's routing as one consistent read: explicit routes, plus the champion alias for
- * models without any. `generation` is the highest generation written so far (the sequence's
- * last value), so a gateway that applied this read has applied every change up to it.
+ * models without any. `generation` is the highest generation committed so far (the sequence's
+ * last value, read while no writer holds an uncommitted one), so a gateway that applied this read
+ * has applied every change up to it. One statement, so one snapshot.
  */
 export async function readRouting(db: Db): Promise<{ generation: number; models: ModelRouting[] }> {
-  const client = await db.connect();
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const { rows: seq } = await client.query<{ last: string; called: boolean }>('SELECT last_value AS last, is_called AS called FROM routing_generation');
-    const { rows: explicit } = await client.query<{ model: string; generation: string; salt: string; version: number; weight: number; mode: RouteMode; variant: string }>(
-      `SELECT r.model, m.generation, m.salt, r.version, r.weight, r.mode, r.variant
-         FROM routes r JOIN model_routing m USING (model) ORDER BY r.model, r.version`,
+  const { rows } = await withTransaction(db, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock_shared($1)', [ROUTING_LOCK]);
+    return client.query<{
+      generation: string;
+      explicit: Array<{ model: string; generation: number; salt: string; version: number; weight: number; mode: RouteMode; variant: string }>;
+      champions: Array<{ model: string; version: number }>;
+    }>(
+      `SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM routing_generation) AS generation,
+              (SELECT COALESCE(json_agg(json_build_object('model', r.model, 'generation', m.generation, 'salt', m.salt, 'version', r.version,
+                        'weight', r.weight, 'mode', r.mode, 'variant', r.variant) ORDER BY r.model, r.version), '[]'::json)
+                 FROM routes r JOIN model_routing m USING (model)) AS explicit,
+              (SELECT COALESCE(json_agg(json_build_object('model', a.model, 'version', a.version) ORDER BY a.model), '[]'::json)
+                 FROM model_aliases a
+                WHERE a.alias = 'champion' AND NOT EXISTS (SELECT 1 FROM model_routing m WHERE m.model = a.model)) AS champions`,
     );
-    const { rows: champions } = await client.query<{ model: string; version: number }>(
-      `SELECT a.model, a.version FROM model_aliases a
-        WHERE a.alias = 'champion' AND NOT EXISTS (SELECT 1 FROM model_routing m WHERE m.model = a.model) ORDER BY a.model`,
-    );
-    await client.query('COMMIT');
-    const byModel = new Map<string, ModelRouting>();
-    for (const row of explicit) {
-      let routing = byModel.get(row.model);
-      if (!routing) byModel.set(row.model, (routing = { model: row.model, generation: Number(row.generation), salt: row.salt, live: [], shadow: [], implicit: false }));
-      const target: RouteTarget = { version: row.version, weight: row.weight, mode: row.mode, variant: row.variant };
-      (row.mode === 'live' ? routing.live : routing.shadow).push(target);
-    }
-    for (const row of champions) {
-      byModel.set(row.model, {
-        model: row.model,
-        generation: 0,
-        salt: row.model,
-        live: [{ version: row.version, weight: 1, mode: 'live', variant: `v${row.version}` }],
-        shadow: [],
-        implicit: true,
-      });
-    }
-    const generation = seq[0]?.called ? Number(seq[0].last) : 0;
-    return { generation, models: [...byModel.values()] };
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
+  });
+  const { generation, explicit, champions } = rows[0]!;
+  const byModel = new Map<string, ModelRouting>();
+  for (const row of explicit) {
+    let routing = byModel.get(row.model);
+    if (!routing) byModel.set(row.model, (routing = { model: row.model, generation: Number(row.generation), salt: row.salt, live: [], shadow: [], implicit: false }));
+    const target: RouteTarget = { version: row.version, weight: row.weight, mode: row.mode, variant: row.variant };
+    (row.mode === 'live' ? routing.live : routing.shadow).push(target);
   }
+  for (const row of champions) {
+    byModel.set(row.model, {
+      model: row.model,
+      generation: 0,
+      salt: row.model,
+      live: [{ version: row.version, weight: 1, mode: 'live', variant: `v${row.version}` }],
+      shadow: [],
+      implicit: true,
+    });
+  }
+  return { generation: Number(generation), models: [...byModel.values()] };
 }
 
 export interface GatewayInstance {

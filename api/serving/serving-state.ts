@@ -11,9 +11,14 @@
  * A refresh loads the versions it does not hold yet (reusing loaded ones) before swapping. When a
  * model's new targets cannot all be loaded, that model keeps its previous routing and models (or
  * stays unserved if it had none), the error is logged, and the refresh is retried on the next poll
- * (a version that failed is tried again at most every `retryFailedMs`). The generation reported in
- * `gateway_instances` is the routing generation read by the last refresh in which every model was
- * applied: a rollout waiting for generation G never sees a gateway that serves something else.
+ * (a version that failed is tried again at most every `retryFailedMs`).
+ *
+ * The generation reported in `gateway_instances` means "every routing change up to here is
+ * served": the generation read, or, when a model's change failed to load, one below the oldest
+ * failed change. So a rollout that wrote generation G waits (and times out) while any gateway
+ * cannot load G's versions, yet a broken version of one model does not hold back a rollout of
+ * another model whose change came earlier. A failing champion-alias route (no generation) holds
+ * back nothing; it shows in `problems()` and the logs. The reported value never moves backwards.
  * Models dropped from routing are released after `releaseGraceMs` (requests in flight may hold them).
  */
 import os from 'node:os';
@@ -104,15 +109,21 @@ export async function startServingState(options: ServingStateOptions): Promise<S
     const nextRouting = new Map<string, ModelRouting>();
     const nextModels = new Map<string, LoadedModel>();
     const failures: string[] = [];
+    let oldestFailed = Infinity;
     for (const routing of routings) {
       const previous = snapshot.routing.get(routing.model);
       const targets = [...routing.live, ...routing.shadow];
-      try {
-        const loaded = await Promise.all(targets.map((t) => loadTarget(modelKey(routing.model, t.version), routing.model, t.version, pending)));
+      // allSettled, not all: a sibling still loading when one fails must land in `pending` (and be released).
+      const settled = await Promise.allSettled(targets.map((t) => loadTarget(modelKey(routing.model, t.version), routing.model, t.version, pending)));
+      const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (!rejected) {
         nextRouting.set(routing.model, routing);
-        loaded.forEach((m) => nextModels.set(modelKey(m.model, m.version), m));
-      } catch (error) {
-        failures.push(`${routing.model}: ${(error as Error).message}`);
+        for (const r of settled) if (r.status === 'fulfilled') nextModels.set(modelKey(r.value.model, r.value.version), r.value);
+      } else {
+        const error = rejected.reason as Error;
+        failures.push(`${routing.model}: ${error.message}`);
+        // An implicit (champion) route has no generation: its failure holds back no routing change.
+        if (!routing.implicit) oldestFailed = Math.min(oldestFailed, routing.generation);
         logger?.error({ model: routing.model, generation: routing.generation, err: error }, 'routing change not applied: a model failed to load; the previous routing stays');
         if (previous) {
           nextRouting.set(routing.model, previous);
@@ -127,10 +138,11 @@ export async function startServingState(options: ServingStateOptions): Promise<S
     // Loaded during this refresh but not used (a sibling target of the same model failed): release.
     for (const [key, model] of pending) if (nextModels.get(key) !== model) void model.release();
     const dropped = [...snapshot.models.entries()].filter(([key, model]) => nextModels.get(key) !== model).map(([, model]) => model as LoadedModel);
-    const nextGeneration = failures.length ? applied : generation;
-    snapshot = { generation: nextGeneration, routing: nextRouting, models: nextModels };
+    // Every change below the oldest routing change not applied is applied: report that, never less
+    // than before (a model that fails keeps its previous, older routing, which was applied already).
+    applied = Math.max(applied, Math.min(generation, oldestFailed - 1));
+    snapshot = { generation: applied, routing: nextRouting, models: nextModels };
     routingRead = true;
-    if (!failures.length) applied = generation;
     problems = failures;
     if (dropped.length) {
       const timer = setTimeout(() => {
@@ -139,7 +151,7 @@ export async function startServingState(options: ServingStateOptions): Promise<S
       }, releaseGraceMs);
       releaseTimers.add(timer);
     }
-    if (!failures.length) await reportGatewayGeneration(db, options.gatewayId, applied).catch(() => undefined);
+    await reportGatewayGeneration(db, options.gatewayId, applied).catch((error: unknown) => logger?.debug({ err: error }, 'reporting the applied generation failed'));
   };
 
   // Serialised refreshes; calls during a refresh coalesce into one more.

@@ -40,7 +40,9 @@ export function routesCommand(): Command {
     .option('--shadow <versions...>', 'versions that score the same requests without answering')
     .option('--salt <salt>', 'salt of the sticky split (default: keep the current one)')
     .option('--json', 'print JSON on stdout')
-    .action(async (model: string, specs: string[], options: { shadow?: string[]; salt?: string; json?: boolean }) => {
+    .action(async (model: string, specs: string[], _options: unknown, cmd: Command) => {
+      // optsWithGlobals: `--json` is an option of `keel routes` too, and commander gives it to the parent.
+      const options = cmd.optsWithGlobals<{ shadow?: string[]; salt?: string; json?: boolean }>();
       const targets: RouteTargetInput[] = specs.map((spec) => {
         const match = /^v?(\d+)(?:=([\d.]+))?$/.exec(spec);
         if (!match) throw new InvalidInput(`target ${JSON.stringify(spec)} is not version=weight (e.g. 3=0.9)`);
@@ -64,10 +66,13 @@ export function routesCommand(): Command {
     .command('clear')
     .description('Remove a model\'s explicit routing: its champion alias serves all traffic again')
     .argument('<model>', 'model name')
-    .action(async (model: string) => {
+    .option('--json', 'print JSON on stdout')
+    .action(async (model: string, _options: unknown, cmd: Command) => {
+      const options = cmd.optsWithGlobals<{ json?: boolean }>();
       const db = createDb({ url: loadConfig().database.url, applicationName: 'keel-cli' });
       try {
         const { generation } = await clearRoutes(db, model);
+        if (options.json) return void process.stdout.write(`${JSON.stringify({ model, generation })}\n`);
         process.stdout.write(`${model}: routing cleared (generation ${generation}); the champion alias serves it\n`);
       } finally {
         await db.end();

@@ -4,8 +4,10 @@
  * gateway_instances; a version that cannot be loaded never replaces routing that works.
  */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { loadServedModel, ModelLoadError } from '../../api/serving/model-loader.js';
 import type { ServingState } from '../../api/serving/serving-state.js';
 import { startServingState } from '../../api/serving/serving-state.js';
 import { storeModelBundle } from '../../activities/training/register-model.js';
@@ -18,6 +20,10 @@ import { clearRoutes, listGatewayInstances, setRoutes, waitForGateways } from '.
 import { registerServedModel, type ServedModelVersion } from '../helpers/served-models.js';
 import { freshDatabase, testDatabaseUrl } from '../helpers/services.js';
 import { tempDir } from '../helpers/temp.js';
+import { runKeel } from '../helpers/keel-cli.js';
+import { Hono } from 'hono';
+import { onGatewayError } from '../../api/errors.js';
+import { routingRoutes } from '../../api/routes/routing.js';
 
 let db: Db;
 let url: string;
@@ -149,4 +155,75 @@ test('setRoutes refuses bad routing and keeps what was stored', async () => {
   await assert.rejects(setRoutes(db, 'churn', [{ version: v1.version, mode: 'shadow' }], { updatedBy: 't' }), /at least one live/);
   await assert.rejects(setRoutes(db, 'churn', [{ version: v1.version, weight: 1, variant: 'a' }, { version: v2.version, mode: 'shadow', variant: 'a' }], { updatedBy: 't' }), /variant a is used twice/);
   assert.deepEqual((await db.query('SELECT version, weight FROM routes WHERE model = $1 ORDER BY version', ['churn'])).rows, before);
+});
+
+test('a restart loads from the cache dir; a corrupted cache copy is fetched again; micro-batched answers equal a direct run', async () => {
+  const cacheDir = tempDir('keel-routing-cache-');
+  const first = await loadServedModel({ db, artifacts, cacheDir }, 'churn', v2.version);
+  await first.release();
+  // A store that holds nothing: the second load can only come from the cache.
+  const empty = openArtifactStore({ uri: `file://${tempDir('keel-routing-empty-')}`, region: 'us-east-1' });
+  const cached = await loadServedModel({ db, artifacts: empty, cacheDir, batching: { maxWaitMs: 1, maxBatchRows: 64 } }, 'churn', v2.version);
+  try {
+    const rows = Array.from({ length: 20 }, (_, i) => Float64Array.of(i, 20 + 3 * i, i % 4, i % 3));
+    const direct = await cached.predictMany(Float64Array.from(rows.flatMap((r) => [...r])), rows.length);
+    const batched = await Promise.all(rows.map((r) => cached.predictOne(r)));
+    assert.deepEqual(batched, [...direct]);
+    assert.ok(cached.batchingStats().runs < rows.length, 'concurrent single rows share onnxruntime runs');
+  } finally {
+    await cached.release();
+  }
+  // Corrupt the cached model.onnx: it no longer hashes to its name, so it is read from the store again.
+  const onnxSha = (await db.query<{ onnx_sha256: string }>('SELECT onnx_sha256 FROM model_versions WHERE model = $1 AND version = $2', ['churn', v2.version])).rows[0]!.onnx_sha256;
+  await writeFile(path.join(cacheDir, onnxSha), 'garbage');
+  await assert.rejects(loadServedModel({ db, artifacts: empty, cacheDir }, 'churn', v2.version), (error: unknown) => {
+    assert.ok(error instanceof ModelLoadError);
+    assert.match(error.message, new RegExp(`churn@${v2.version}.*model\\.onnx`));
+    return true;
+  });
+  const refetched = await loadServedModel({ db, artifacts, cacheDir }, 'churn', v2.version);
+  await refetched.release();
+});
+
+test('keel routes set / show, and PUT /v1/routes refuses weights that do not sum to 1 with 422', async () => {
+  const keel = (args: string[]) => runKeel(args, { ...process.env, DATABASE_URL: url });
+  const set = await keel(['routes', 'set', 'churn', `${v1.version}=0.75`, `${v2.version}=0.25`, '--salt', 'cli-salt', '--json']);
+  assert.equal(set.code, 0, set.stderr);
+  const generation = (JSON.parse(set.stdout) as { generation: number }).generation;
+  const shown = await keel(['routes', 'churn', '--json']);
+  assert.equal(shown.code, 0, shown.stderr);
+  const routing = (JSON.parse(shown.stdout) as { models: Array<{ generation: number; salt: string; live: Array<{ version: number; weight: number }> }> }).models[0]!;
+  assert.deepEqual([routing.generation, routing.salt, routing.live.map((t) => [t.version, t.weight])], [generation, 'cli-salt', [[v1.version, 0.75], [v2.version, 0.25]]]);
+  const bad = await keel(['routes', 'set', 'churn', `${v1.version}=0.5`]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /sum to 0.5/);
+
+  const app = new Hono();
+  app.onError(onGatewayError(() => undefined));
+  app.route('/', routingRoutes({ db }));
+  const put = (body: unknown) => app.request('/v1/routes/churn', { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const refused = await put({ targets: [{ version: v1.version, weight: 0.6, mode: 'live' }] });
+  assert.equal(refused.status, 422);
+  assert.match(((await refused.json()) as { error: { message: string } }).error.message, /sum to 0.6/);
+  const accepted = await put({ targets: [{ version: v1.version, weight: 1, mode: 'live' }, { version: v2.version, mode: 'shadow', variant: 'candidate' }] });
+  assert.equal(accepted.status, 200);
+  const listed = (await (await app.request('/v1/routes')).json()) as { stored: { models: Array<{ model: string; shadow: Array<{ variant: string }> }> } };
+  assert.deepEqual(listed.stored.models.find((m) => m.model === 'churn')!.shadow.map((t) => t.variant), ['candidate']);
+});
+
+test('a broken change of one model holds back only the generations from it on', async () => {
+  const other = await registerServedModel({ db, artifacts }, { model: 'upsell', trainer: 'logreg', seed: 2 });
+  const state = await startServingState({ db, artifacts, gatewayId: 'gw-two-models', pollMs: 100 });
+  states.push(state);
+  await setRoutes(db, 'churn', [{ version: v1.version, weight: 1 }], { updatedBy: 'test' });
+  const good = await setRoutes(db, 'upsell', [{ version: other.version, weight: 1 }], { updatedBy: 'test' });
+  // churn's newest version has a garbage model.onnx (registered by the first test).
+  const newest = (await db.query<{ v: number }>(`SELECT max(version) AS v FROM model_versions WHERE model = 'churn'`)).rows[0]!.v;
+  const bad = await setRoutes(db, 'churn', [{ version: newest, weight: 1 }], { updatedBy: 'test' });
+  await until('the broken change to be tried', () => state.problems().some((p) => p.startsWith('churn:')));
+  await until('the earlier change to be reported', () => state.appliedGeneration() >= good.generation);
+  assert.equal(state.appliedGeneration(), bad.generation - 1);
+  assert.ok(state.current().models.has(`upsell@${other.version}`));
+  assert.deepEqual(state.current().routing.get('churn')!.live.map((t) => t.version), [v1.version]);
+  assert.equal((await waitForGateways(db, good.generation, { timeoutMs: 5_000 })).ok, true);
 });
