@@ -1,31 +1,168 @@
-import { Hono } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { sendError, onGatewayError } from './errors.js';
-import { createMetricsRegistry } from './metrics.js';
+import type { OnDemandFeature } from '../lib/features/on-demand.js';
+import { onDemandRegistry } from '../lib/features/on-demand.js';
+import type { Db } from '../stores/db.js';
+import { sendError } from './errors.js';
+import { createGatewayMetrics, createMetricsRegistry } from './metrics.js';
+import { feedbackRoutes } from './routes/feedback.js';
 import { healthRoutes, type ReadinessCheck } from './routes/health.js';
+import { mlflowRoutes } from './routes/mlflow.js';
 import { modelRoutes } from './routes/models.js';
+import { oipRoutes } from './routes/oip.js';
 import type { PipelineRouteDeps } from './routes/pipelines.js';
 import { pipelineRoutes } from './routes/pipelines.js';
+import { predictRoutes } from './routes/predict.js';
+import { routingRoutes } from './routes/routing.js';
+import type { PredictionRouteDeps, ServingLimits } from './serving/http.js';
+import { bodySizeLimit, DEFAULT_SERVING_LIMITS, errorResponse } from './serving/http.js';
+import type { Predictor, TargetPicker } from './serving/predictor.js';
+import { createPredictor } from './serving/predictor.js';
+import type { PredictionRecord, ServingSnapshot } from './serving/types.js';
+
+export interface GatewayLimits extends ServingLimits {
+  /** Request body bytes on prediction endpoints; more is a 413 `PayloadTooLarge`. Default 1 MiB. */
+  maxBodyBytes: number;
+}
+
+export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = { ...DEFAULT_SERVING_LIMITS, maxBodyBytes: 1024 * 1024 };
+
+/** What the prediction endpoints need; without it the gateway serves only the registry and health. */
+export interface ServingDeps {
+  /** The routing helper's serving state (`startServingState`). */
+  state: { current(): ServingSnapshot; ready(): boolean; appliedGeneration?(): number; problems?(): string[] };
+  /** The routing helper's pickers (`pickLiveTarget`, `pickExplicitVariant` of serving/routing.ts). */
+  picker: TargetPicker;
+  /** The prediction log (serving/prediction-log.ts): `append` is synchronous and never throws. */
+  log: { append(record: PredictionRecord): void; depth?(): number; has?(requestId: string): boolean };
+  /**
+   * Auth: guards for the prediction and feedback endpoints and the admin check for
+   * `x-keel-variant`; open and no pinning when absent.
+   */
+  auth?: {
+    guard?: MiddlewareHandler;
+    feedbackGuard?: MiddlewareHandler;
+    /** Guards the routing admin endpoints (`/v1/routes`, `/v1/gateways`). */
+    adminGuard?: MiddlewareHandler;
+    canUseVariantHeader(c: Context): boolean | Promise<boolean>;
+    /** Who changes routing, for model_routing.updated_by. */
+    actor?: (c: Context) => string | undefined;
+  };
+  /** On-demand functions of this deployment (e.g. the churn example's), checked against each model's spec. */
+  onDemand?: readonly OnDemandFeature[];
+  /**
+   * The online store for `{entity}` requests; with it the gateway also serves `POST /v1/feedback`
+   * and the routing admin endpoints.
+   */
+  db?: Db;
+  limits?: Partial<GatewayLimits>;
+}
 
 export interface GatewayDeps {
   /** Probed by `/readyz`: the gateway is ready only when all pass. */
   readiness: ReadinessCheck[];
   metrics?: Registry;
   logError?: (error: unknown) => void;
+  /** Request logs (JSON, with the request id): debug level per request, errors always. */
+  logger?: Logger;
   /** The registry and pipeline endpoints need Postgres and (to start runs) Temporal. */
   registry?: PipelineRouteDeps;
+  serving?: ServingDeps;
 }
 
+export interface GatewayApp extends Hono {
+  /** The prediction core, when serving is configured (tests wait on `predictor.idle()` for shadows). */
+  predictor?: Predictor;
+}
+
+const PREDICTION_PATHS = ['/v1/models/:name/predict', '/v2/models/*', '/invocations', '/v1/feedback'];
+
 /** The gateway as a Hono app, with no socket: tests call `app.request()` directly. */
-export function createGatewayApp(deps: GatewayDeps) {
-  const metrics = deps.metrics ?? createMetricsRegistry();
-  const app = new Hono();
-  app.route('/', healthRoutes({ checks: deps.readiness, metrics }));
+export function createGatewayApp(deps: GatewayDeps): GatewayApp {
+  const registry = deps.metrics ?? createMetricsRegistry();
+  const logError = deps.logError ?? ((error: unknown) => (deps.logger ? deps.logger.error({ err: error }, 'unhandled error') : console.error(error)));
+  const metrics = createGatewayMetrics(registry, { logQueueDepth: deps.serving?.log.depth ? () => deps.serving!.log.depth!() : undefined });
+  const app: GatewayApp = new Hono();
+  if (deps.logger) app.use('*', requestLogger(deps.logger));
+  const checks = [...deps.readiness];
+  if (deps.serving) {
+    const { state } = deps.serving;
+    checks.push({
+      name: 'serving',
+      probe: async () => {
+        if (!state.ready()) {
+          const problems = state.problems?.() ?? [];
+          throw new Error(`models not loaded or routing not applied yet${problems.length ? `: ${problems.join('; ')}` : ''}`);
+        }
+      },
+    });
+  }
+  app.route('/', healthRoutes({ checks, metrics: registry }));
+  if (deps.serving) {
+    const serving = deps.serving;
+    const limits: GatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...serving.limits };
+    const enrich = { db: serving.db, onDemand: onDemandRegistry(serving.onDemand ?? []) };
+    const predictor = createPredictor({
+      serving: serving.state,
+      picker: serving.picker,
+      log: serving.log,
+      metrics,
+      enrich,
+      logShadowError: (error, context) => deps.logger?.warn({ err: error, ...context }, 'shadow scoring failed'),
+    });
+    app.predictor = predictor;
+    const routeDeps: PredictionRouteDeps = {
+      predictor,
+      metrics,
+      limits,
+      canUseVariantHeader: serving.auth?.canUseVariantHeader ?? (() => false),
+      logError: (error, requestId) => (deps.logger ? deps.logger.error({ err: error, requestId }, 'prediction failed') : logError(error)),
+    };
+    const limit = bodySizeLimit(limits.maxBodyBytes, (c) => {
+      metrics.errors.inc({ code: 'PayloadTooLarge' });
+      return sendError(c, 413, 'PayloadTooLarge', `the request body is larger than ${limits.maxBodyBytes} bytes`);
+    });
+    for (const path of PREDICTION_PATHS) app.use(path, limit);
+    const guard = serving.auth?.guard;
+    app.route('/', predictRoutes({ ...routeDeps, guard }));
+    app.route('/', oipRoutes({ ...routeDeps, guard, serving: serving.state, enrich }));
+    app.route('/', mlflowRoutes({ ...routeDeps, guard, serving: serving.state }));
+    if (serving.db) {
+      const { log } = serving;
+      const has = log.has ? (requestId: string) => log.has!(requestId) : undefined;
+      app.route('/', feedbackRoutes({ db: serving.db, log: has && { has }, guard: serving.auth?.feedbackGuard, logError: routeDeps.logError }));
+      app.route('/', routingRoutes({ db: serving.db, state: serving.state, guard: serving.auth?.adminGuard, actor: serving.auth?.actor }));
+    }
+  }
   if (deps.registry) {
     app.route('/', modelRoutes(deps.registry));
     app.route('/', pipelineRoutes(deps.registry));
   }
   app.notFound((c) => sendError(c, 404, 'NotFound', `no route for ${c.req.method} ${c.req.path}`));
-  app.onError(onGatewayError(deps.logError ?? ((error) => console.error(error))));
+  app.onError((error, c) => errorResponse(c, error, undefined, logError));
   return app;
+}
+
+/**
+ * One JSON line per request at debug level (method, path, status, ms, request id), and at warn for
+ * 5xx answers. Off the hot path unless debug is on: at info level nothing is built per request.
+ */
+function requestLogger(logger: Logger): MiddlewareHandler {
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    const status = c.res.status;
+    const debug = logger.isLevelEnabled('debug');
+    if (!debug && status < 500) return;
+    const entry = {
+      requestId: c.res.headers.get('x-request-id') ?? c.req.header('x-request-id'),
+      method: c.req.method,
+      path: c.req.path,
+      status,
+      ms: Math.round((performance.now() - started) * 1000) / 1000,
+    };
+    if (status >= 500) logger.warn(entry, 'request failed');
+    else logger.debug(entry, 'request');
+  };
 }

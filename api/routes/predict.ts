@@ -1,0 +1,57 @@
+/**
+ * `POST /v1/models/:name/predict`: Keel's own protocol.
+ *
+ *   {"features": {...}}                    one row, every feature given
+ *   {"entity": {"customer_id": 42}, "features"?: {...}}   one row, online features fill the rest
+ *   {"instances": [row, ...]}              a batch; each row is {features}, {entity, features?}
+ *                                          or a plain {feature: value} object
+ *   "request_id" (optional, 1–128 of [A-Za-z0-9._:-]); else x-request-id; else a UUID.
+ *
+ * One row answers `{prediction, probability, model_version, variant, request_id}`; a batch answers
+ * `{request_id, predictions: [...]}`, row i carrying `request_id` `<id>:<i>` (what feedback uses).
+ */
+import { Hono, type MiddlewareHandler } from 'hono';
+import type { RowRequest } from '../serving/enrich.js';
+import type { PredictionRouteDeps } from '../serving/http.js';
+import { errorResponse, parseBody, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { predictRequestSchema } from '../serving/request-schemas.js';
+
+export interface PredictRoutesDeps extends PredictionRouteDeps {
+  /** Auth for prediction endpoints (e.g. requireRole('predict', 'admin')); open when absent. */
+  guard?: MiddlewareHandler;
+}
+
+/** An instance is `{features?, entity?}` when it has only those keys, holding objects; else it is the features. */
+export function instanceRow(instance: Readonly<Record<string, unknown>>, label: string): RowRequest {
+  const keys = Object.keys(instance);
+  const isObject = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const wrapped = keys.length > 0 && keys.every((k) => (k === 'features' || k === 'entity') && isObject(instance[k]));
+  if (!wrapped) return { features: instance, label };
+  return {
+    features: instance.features as Record<string, unknown> | undefined,
+    entity: instance.entity as Record<string, unknown> | undefined,
+    label,
+  };
+}
+
+export function predictRoutes(deps: PredictRoutesDeps) {
+  const app = new Hono();
+  const guard: MiddlewareHandler = deps.guard ?? (async (_c, next) => next());
+  app.post('/v1/models/:name/predict', guard, async (c) => {
+    try {
+      const body = parseBody(predictRequestSchema, await readJsonBody(c));
+      const requestId = requestIdFor(c, body.request_id);
+      const variant = await variantFor(c, deps);
+      const batch = body.instances !== undefined;
+      const rows: RowRequest[] = batch
+        ? body.instances!.map((instance, i) => instanceRow(instance, `instances[${i}]`))
+        : [{ features: body.features, entity: body.entity }];
+      const result = await runPrediction(c, deps, { model: c.req.param('name'), requestId, rows, variant, protocol: 'v1' });
+      if (!batch) return c.json(result.rows[0]!);
+      return c.json({ request_id: requestId, model: result.model, predictions: result.rows });
+    } catch (error) {
+      return errorResponse(c, error, deps.metrics, deps.logError);
+    }
+  });
+  return app;
+}

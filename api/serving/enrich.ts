@@ -1,0 +1,231 @@
+/**
+ * Request rows → the model's features as training saw them: `{entity}` rows read the feature
+ * views named in the model's feature spec from the online store (one query for the whole request,
+ * each view's TTL applied at read time exactly as point-in-time retrieval applies it: an expired or
+ * missing row gives nulls), request `features` are laid over them (a request value wins), then the
+ * model's on-demand functions run in spec order (`computeOnDemandRow`, the code the training set
+ * was built with). A model whose on-demand code hash differs from the function running here is
+ * refused (503 `OnDemandMismatch`), never served with a different transformation.
+ *
+ * Which names a caller may send: the model's features and the on-demand functions' inputs, minus
+ * the on-demand outputs (computed, never sent). Which names a caller must send: the same set minus
+ * what the online views provide for an `{entity}` row.
+ */
+import type { CellValue } from '../../lib/data/table.js';
+import { InvalidInput } from '../../lib/errors.js';
+import type { Entity, FeatureDefinitions } from '../../lib/features/definitions.js';
+import type { OnDemandFeature } from '../../lib/features/on-demand.js';
+import { checkOnDemandSpec, computeOnDemandRow } from '../../lib/features/on-demand.js';
+import type { Db } from '../../stores/db.js';
+import type { OnlineFeatureStatus } from '../../stores/features/online.js';
+import { getOnlineFeatures } from '../../stores/features/online.js';
+import { loadFeatureDefinitions } from '../../stores/features/registry.js';
+import { checkFeatureNames } from './encode-request.js';
+import { ServingError } from './serving-errors.js';
+import type { ServedModel } from './types.js';
+
+export interface EnrichDeps {
+  /** The online store; needed only for `{entity}` rows. */
+  db?: Db;
+  /** On-demand functions running in this process, by name (`onDemandRegistry`). */
+  onDemand: ReadonlyMap<string, OnDemandFeature>;
+  /** How long feature definitions read from the registry are reused, ms; default 5 000. */
+  definitionsCacheMs?: number;
+  now?: () => Date;
+}
+
+export interface RowRequest {
+  features?: Readonly<Record<string, unknown>>;
+  entity?: Readonly<Record<string, unknown>>;
+  /** Names the row in messages, e.g. `instances[3]`. */
+  label?: string;
+}
+
+export interface PreparedRow {
+  /** Every model feature by name, after enrichment and on-demand functions. */
+  values: Record<string, CellValue>;
+  /** For `{entity}` rows: each online feature's status (present / expired / missing). */
+  statuses?: Record<string, OnlineFeatureStatus>;
+}
+
+/** What a model takes from a request, worked out once per loaded model. */
+interface InputPlan {
+  onDemand: OnDemandFeature[];
+  /** Names a caller may send. */
+  allowed: Set<string>;
+  /** Names a `{features}` row must send. */
+  required: string[];
+}
+
+const plans = new WeakMap<ServedModel, InputPlan>();
+
+/** The model's input plan; a 503 when its on-demand functions are not the ones running here. */
+export function inputPlan(model: ServedModel, registry: ReadonlyMap<string, OnDemandFeature>): InputPlan {
+  const cached = plans.get(model);
+  if (cached) return cached;
+  const entries = model.featureSpec.onDemand ?? [];
+  try {
+    checkOnDemandSpec(entries, [...registry.values()]);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ServingError(503, 'OnDemandMismatch', `model ${model.model} v${model.version} cannot be served here: ${message}`);
+  }
+  const onDemand = entries.map((e) => registry.get(e.name)!);
+  const outputs = new Set(onDemand.map((d) => d.name));
+  const allowed = new Set<string>();
+  for (const name of model.featureNames) if (!outputs.has(name)) allowed.add(name);
+  for (const def of onDemand) for (const input of def.inputs) if (!outputs.has(input)) allowed.add(input);
+  const plan = { onDemand, allowed, required: [...allowed] };
+  plans.set(model, plan);
+  return plan;
+}
+
+/** A sticky unit id for an entity whatever the model: its keys sorted, with their values as text. */
+export function entityUnitId(entity: Readonly<Record<string, unknown>>): string {
+  return Object.keys(entity)
+    .sort()
+    .map((k) => `${k}=${String(entity[k])}`)
+    .join('&');
+}
+
+/** Every row with the model's features filled (see the module comment). */
+export async function prepareRows(deps: EnrichDeps, model: ServedModel, rows: readonly RowRequest[]): Promise<PreparedRow[]> {
+  const plan = inputPlan(model, deps.onDemand);
+  const entityRows = rows.flatMap((row, i) => (row.entity ? [i] : []));
+  const online = entityRows.length > 0 ? await readOnline(deps, model, plan, entityRows.map((i) => rows[i]!)) : undefined;
+  const onlineByRow = new Map(entityRows.map((row, j) => [row, j]));
+  return rows.map((row, i) => {
+    const where = row.label;
+    const features = row.features ?? {};
+    checkScalars(features, where);
+    const j = onlineByRow.get(i);
+    let values: Record<string, CellValue | undefined>;
+    let statuses: Record<string, OnlineFeatureStatus> | undefined;
+    if (j === undefined) {
+      checkFeatureNames(features, plan.allowed, plan.required, where);
+      values = { ...(features as Record<string, CellValue>) };
+    } else {
+      const read = online!;
+      checkFeatureNames(features, plan.allowed, read.requiredBesidesOnline, where);
+      values = { ...read.rows[j]!.values, ...(features as Record<string, CellValue>) };
+      statuses = read.rows[j]!.statuses;
+    }
+    const computed = plan.onDemand.length ? computeOnDemandRow(values, plan.onDemand) : (values as Record<string, CellValue>);
+    const used: Record<string, CellValue> = {};
+    for (const name of model.featureNames) used[name] = computed[name] ?? null;
+    return statuses ? { values: used, statuses } : { values: used };
+  });
+}
+
+function checkScalars(features: Readonly<Record<string, unknown>>, where: string | undefined): void {
+  for (const [name, value] of Object.entries(features)) {
+    if (value === null || typeof value === 'string' || typeof value === 'boolean') continue;
+    if (typeof value === 'number') {
+      if (Number.isFinite(value)) continue;
+      throw new InvalidInput(`${where ? `${where}: ` : ''}feature ${name}: ${String(value)} is not a finite number`, where ? `${where}.${name}` : name);
+    }
+    throw new InvalidInput(
+      `${where ? `${where}: ` : ''}feature ${name}: ${Array.isArray(value) ? 'an array' : `a value of type ${typeof value}`} is not a feature value (number, text, boolean or null)`,
+      where ? `${where}.${name}` : name,
+    );
+  }
+}
+
+interface OnlinePlan {
+  entity: Entity;
+  refs: string[];
+  names: Set<string>;
+  requiredBesidesOnline: string[];
+}
+
+/** Online refs per (model, definitions): recomputed when the registry's definitions object changes. */
+const onlinePlans = new WeakMap<ServedModel, { definitions: FeatureDefinitions; plan: OnlinePlan }>();
+
+function onlinePlan(model: ServedModel, plan: InputPlan, definitions: FeatureDefinitions): OnlinePlan {
+  const cached = onlinePlans.get(model);
+  if (cached?.definitions === definitions) return cached.plan;
+  const specViews = model.featureSpec.featureViews ?? [];
+  if (specViews.length === 0) {
+    throw new InvalidInput(`model ${model.model} v${model.version} reads no feature views online; send features instead of entity`, 'entity');
+  }
+  const needed = new Set([...plan.allowed]);
+  const refs: string[] = [];
+  const names = new Set<string>();
+  let entityName: string | undefined;
+  for (const specView of specViews) {
+    const view = definitions.featureViews.find((v) => v.name === specView.name);
+    if (!view) throw new ServingError(503, 'FeatureViewMissing', `feature view ${specView.name} (used by ${model.model} v${model.version}) is not in the feature registry`);
+    entityName ??= view.entity;
+    for (const feature of view.features) {
+      if ((specView.features === undefined || specView.features.includes(feature.name)) && needed.has(feature.name) && !names.has(feature.name)) {
+        refs.push(`${view.name}:${feature.name}`);
+        names.add(feature.name);
+      }
+    }
+  }
+  const entity = definitions.entities.find((e) => e.name === entityName)!;
+  const requiredBesidesOnline = plan.required.filter((n) => !names.has(n));
+  const result = { entity, refs, names, requiredBesidesOnline };
+  onlinePlans.set(model, { definitions, plan: result });
+  return result;
+}
+
+async function readOnline(deps: EnrichDeps, model: ServedModel, plan: InputPlan, rows: RowRequest[]) {
+  if (!deps.db) throw new ServingError(503, 'OnlineStoreUnavailable', 'this gateway has no online store; send features instead of entity');
+  const definitions = await cachedDefinitions(deps.db, deps.definitionsCacheMs ?? 5_000);
+  const online = onlinePlan(model, plan, definitions);
+  const joinKeys = new Set(online.entity.joinKeys.map((k) => k.name));
+  rows.forEach((row) => {
+    const unknown = Object.keys(row.entity!).filter((k) => !joinKeys.has(k));
+    if (unknown.length > 0) {
+      const where = row.label ? `${row.label}.entity` : 'entity';
+      throw new InvalidInput(`${where}: unknown key ${unknown.join(', ')} (entity ${online.entity.name} has join keys ${[...joinKeys].join(', ')})`, `${where}.${unknown[0]}`);
+    }
+  });
+  let result;
+  try {
+    result = await getOnlineFeatures(deps.db, { features: online.refs, entities: rows.map((r) => r.entity!), definitions, now: deps.now?.() });
+  } catch (error) {
+    // The store names the entity by its index in this read; name it as the caller sent it.
+    if (error instanceof InvalidInput && error.field?.startsWith('entities[')) {
+      const index = Number(/^entities\[(\d+)\]/.exec(error.field)?.[1] ?? 0);
+      const where = rows[index]?.label ? `${rows[index]!.label}.entity` : 'entity';
+      throw new InvalidInput(error.message.replace(/^entities\[\d+\]/, where), error.field.replace(/^entities\[\d+\]/, where));
+    }
+    throw error;
+  }
+  return { rows: result.rows, requiredBesidesOnline: online.requiredBesidesOnline };
+}
+
+interface DefinitionsEntry {
+  at: number;
+  definitions: Promise<FeatureDefinitions>;
+  refreshing?: boolean;
+}
+const definitionsCache = new WeakMap<Db, DefinitionsEntry>();
+
+/**
+ * Registry definitions reused for `maxAgeMs` (the same object, so the store's read plans stay
+ * cached). Once stale they are still answered while one background reload runs: only the first
+ * request waits for the registry.
+ */
+function cachedDefinitions(db: Db, maxAgeMs: number): Promise<FeatureDefinitions> {
+  const cached = definitionsCache.get(db);
+  const now = performance.now();
+  if (cached) {
+    if (now - cached.at >= maxAgeMs && !cached.refreshing) {
+      cached.refreshing = true;
+      loadFeatureDefinitions(db).then(
+        (definitions) => definitionsCache.set(db, { at: performance.now(), definitions: Promise.resolve(definitions) }),
+        () => (cached.refreshing = false),
+      );
+    }
+    return cached.definitions;
+  }
+  const entry: DefinitionsEntry = { at: now, definitions: loadFeatureDefinitions(db) };
+  definitionsCache.set(db, entry);
+  entry.definitions.catch(() => {
+    if (definitionsCache.get(db) === entry) definitionsCache.delete(db);
+  });
+  return entry.definitions;
+}

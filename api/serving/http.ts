@@ -1,0 +1,185 @@
+/**
+ * What the three prediction protocols share at the HTTP edge: reading a JSON body (malformed →
+ * 400 `MalformedJson`), the request id, the admin-only `x-keel-variant` header, the batch limit,
+ * the per-request timeout, and turning any error into Keel's JSON error body with the error
+ * counted in `keel_prediction_errors_total{code}`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Context, MiddlewareHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { z } from 'zod';
+import { InvalidInput, KeelError } from '../../lib/errors.js';
+import { errorBody } from '../errors.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { Predictor, PredictInput, PredictResult } from './predictor.js';
+import { describeIssue, requestIdSchema } from './request-schemas.js';
+import { batchTooLarge, forbiddenVariant, requestTimeout, ServingError } from './serving-errors.js';
+
+export interface ServingLimits {
+  /** Rows per request; more is a 413 `BatchTooLarge`. Default 1 000. */
+  maxBatchRows: number;
+  /** Milliseconds a prediction may take; then 503 `Timeout`. Default 5 000. */
+  timeoutMs: number;
+}
+
+export const DEFAULT_SERVING_LIMITS: ServingLimits = { maxBatchRows: 1_000, timeoutMs: 5_000 };
+
+export interface PredictionRouteDeps {
+  predictor: Predictor;
+  metrics: GatewayMetrics;
+  limits: ServingLimits;
+  /** Whether the caller may pin a variant with `x-keel-variant` (admin only). */
+  canUseVariantHeader: (c: Context) => boolean | Promise<boolean>;
+  /** Unexpected errors (500s) go here with the request id. */
+  logError?: (error: unknown, requestId?: string) => void;
+}
+
+/** The parsed JSON body; 400 `MalformedJson` when it is not JSON. */
+export async function readJsonBody(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') throw new ServingError(400, 'MalformedJson', 'the request body is empty; send a JSON object');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ServingError(400, 'MalformedJson', `the request body is not valid JSON: ${reason.slice(0, 200)}`);
+  }
+}
+
+/** Parses with a zod schema; the first issue becomes a 422 naming the field. */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const { message, field } = describeIssue(parsed.error);
+  throw new InvalidInput(message, field);
+}
+
+/** The request id: the body's, else a valid `x-request-id` header, else a new UUID. */
+export function requestIdFor(c: Context, fromBody: string | undefined): string {
+  if (fromBody !== undefined) return fromBody;
+  const header = c.req.header('x-request-id');
+  if (header !== undefined) {
+    if (!requestIdSchema.safeParse(header).success) {
+      throw new InvalidInput('x-request-id must be 1–128 characters of A-Z a-z 0-9 . _ : -', 'x-request-id');
+    }
+    return header;
+  }
+  return randomUUID();
+}
+
+/** The pinned variant from `x-keel-variant`, refused (403) unless the caller is admin. */
+export async function variantFor(c: Context, deps: PredictionRouteDeps): Promise<string | undefined> {
+  const variant = c.req.header('x-keel-variant');
+  if (variant === undefined || variant === '') return undefined;
+  if (!(await deps.canUseVariantHeader(c))) throw forbiddenVariant();
+  return variant;
+}
+
+/** Runs one prediction within the limits; the request id is echoed in `x-request-id`. */
+export async function runPrediction(c: Context, deps: PredictionRouteDeps, input: Omit<PredictInput, 'signal'>): Promise<PredictResult> {
+  c.header('x-request-id', input.requestId);
+  c.set('requestId' as never, input.requestId as never);
+  if (input.rows.length > deps.limits.maxBatchRows) throw batchTooLarge(input.rows.length, deps.limits.maxBatchRows);
+  const signal = { aborted: false };
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      signal.aborted = true;
+      reject(requestTimeout(deps.limits.timeoutMs));
+    }, deps.limits.timeoutMs);
+  });
+  const work = deps.predictor.predict({ ...input, signal });
+  work.catch(() => undefined); // after a timeout its failure has no one to go to
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Any error as Keel's JSON body: InvalidInput 422, ServingError its own status, HTTPException
+ * (body limit) its status, anything else a logged 500 without details. Counted by code.
+ */
+export function errorResponse(c: Context, error: unknown, metrics?: GatewayMetrics, logError?: (error: unknown, requestId?: string) => void): Response {
+  const { status, code, message, field } = classify(error);
+  metrics?.errors.inc({ code });
+  if (status >= 500 && code === 'Internal') logError?.(error, c.get('requestId' as never) as string | undefined);
+  return c.json(errorBody(code, message, field), status);
+}
+
+function classify(error: unknown): { status: ContentfulStatusCode; code: string; message: string; field?: string } {
+  if (error instanceof ServingError) return { status: error.status, code: error.code, message: error.message, field: error.field };
+  if (error instanceof HTTPException) {
+    const status = error.status as ContentfulStatusCode;
+    return { status, code: status === 413 ? 'PayloadTooLarge' : 'HttpError', message: error.message || 'request rejected' };
+  }
+  if (error instanceof KeelError) {
+    const status = (STATUS_BY_CODE[error.code] ?? 400) as ContentfulStatusCode;
+    return { status, code: error.code, message: error.message, field: error.field };
+  }
+  return { status: 500, code: 'Internal', message: 'internal error' };
+}
+
+const STATUS_BY_CODE: Record<string, number> = {
+  InvalidInput: 422,
+  NotFound: 404,
+  ArtifactNotFound: 404,
+  ArtifactCorrupt: 503,
+  StackError: 503,
+};
+
+/** Bytes of an oversized body read and thrown away before answering 413 (beyond: the connection closes). */
+const DISCARD_CAP_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Refuses bodies over `maxBytes` with `tooLarge(c)` (413). Unlike `hono/body-limit` it reads the
+ * refused body to its end (up to 64 MiB) before answering, with `Connection: close`: a client
+ * still uploading would otherwise see the socket closed under it instead of the 413.
+ */
+export function bodySizeLimit(maxBytes: number, tooLarge: (c: Context) => Response): MiddlewareHandler {
+  const refuse = async (c: Context, reader: ReadableStreamDefaultReader<Uint8Array>) => {
+    await discard(reader);
+    c.header('Connection', 'close');
+    return tooLarge(c);
+  };
+  return async (c, next) => {
+    const body = c.req.raw.body;
+    if (!body) return next();
+    const declared = c.req.header('content-length');
+    if (declared !== undefined && c.req.header('transfer-encoding') === undefined) {
+      return Number(declared) > maxBytes ? refuse(c, body.getReader()) : next();
+    }
+    // No declared length (chunked): read up to the limit, then hand the buffered body on.
+    const reader = body.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > maxBytes) return refuse(c, reader);
+      chunks.push(value);
+    }
+    c.req.raw = new Request(c.req.raw, { body: Buffer.concat(chunks, size) });
+    return next();
+  };
+}
+
+async function discard(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  let read = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.length;
+      if (read > DISCARD_CAP_BYTES) {
+        await reader.cancel();
+        return;
+      }
+    }
+  } catch {
+    // the client went away: nothing to answer
+  }
+}

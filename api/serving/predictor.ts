@@ -1,0 +1,224 @@
+/**
+ * The prediction core every protocol shares (v1, OIP v2, MLflow): routing from the current serving
+ * snapshot, input preparation (enrichment, on-demand, encoding), scoring, the answer, the log, the
+ * metrics, and shadow scoring after the answer.
+ *
+ * Never the wrong model: the snapshot is read once per request, so every row of a request is
+ * scored by a version of that one snapshot, and each answer row carries the version that scored
+ * it. Rows are routed one by one by their unit id (the entity key when the row has one, else the
+ * request id): a batch of customers sends each to that customer's variant, and rows of the same
+ * target are scored in one onnxruntime run.
+ *
+ * Shadow versions score the same prepared rows after the answer has been built: the caller never
+ * waits for them and never sees them; their failures are counted and logged.
+ */
+import type { CellValue } from '../../lib/data/table.js';
+import type { GatewayMetrics } from '../metrics.js';
+import { encodeFeatureRows, modelHandlesMissing } from './encode-request.js';
+import type { EnrichDeps, PreparedRow, RowRequest } from './enrich.js';
+import { entityUnitId, prepareRows } from './enrich.js';
+import { modelNotFound, noLiveVersion, ServingError } from './serving-errors.js';
+import type { ModelRouting, PredictionRecord, RouteMode, RouteTarget, ServedModel, ServingSnapshot } from './types.js';
+import { modelKey } from './types.js';
+
+/** The routing helper's pickers (api/serving/routing.ts). */
+export interface TargetPicker {
+  pickLiveTarget(routing: ModelRouting, unitId: string): RouteTarget;
+  /** The target named by variant name or version number, live or shadow; undefined when none. */
+  pickExplicitVariant(routing: ModelRouting, variantOrVersion: string): RouteTarget | undefined;
+}
+
+export interface PredictorDeps {
+  serving: { current(): ServingSnapshot };
+  picker: TargetPicker;
+  /** The prediction log boundary: synchronous, never throws into the request. */
+  log: { append(record: PredictionRecord): void };
+  metrics: GatewayMetrics;
+  enrich: EnrichDeps;
+  /** Where shadow failures go (never to the caller). */
+  logShadowError?: (error: unknown, context: { model: string; version: number; requestId: string }) => void;
+}
+
+export interface PredictInput {
+  model: string;
+  requestId: string;
+  rows: readonly RowRequest[];
+  /** From `x-keel-variant`, already authorised (admin). */
+  variant?: string;
+  protocol: 'v1' | 'v2' | 'mlflow';
+  /**
+   * Set when the caller has been answered 503 Timeout: nothing is logged or counted then. A plain
+   * flag, not an AbortSignal: creating an AbortController costs more than the rest of a request.
+   */
+  signal?: { readonly aborted: boolean };
+}
+
+export interface RowAnswer {
+  prediction: 0 | 1;
+  probability: number;
+  model_version: number;
+  variant: string;
+  request_id: string;
+}
+
+export interface PredictResult {
+  model: string;
+  requestId: string;
+  rows: RowAnswer[];
+}
+
+/** A model's decision threshold: the spec's `threshold` when it carries one, else 0.5. */
+export function thresholdOf(model: ServedModel): number {
+  const t = model.featureSpec.threshold;
+  return typeof t === 'number' && t > 0 && t < 1 ? t : 0.5;
+}
+
+/** The routing of `model` in the snapshot, or 404 / 503. */
+export function resolveRouting(snapshot: ServingSnapshot, model: string): ModelRouting {
+  const routing = snapshot.routing.get(model);
+  if (!routing) throw modelNotFound(model);
+  if (routing.live.length === 0) throw noLiveVersion(model);
+  return routing;
+}
+
+/** The served model of a target; a routing entry whose model is absent is a 503, never another version. */
+export function servedModelOf(snapshot: ServingSnapshot, model: string, target: RouteTarget): ServedModel {
+  const served = snapshot.models.get(modelKey(model, target.version));
+  if (!served) throw noLiveVersion(model);
+  return served;
+}
+
+/** The model a metadata or readiness endpoint describes: the first live target (the default answerer). */
+export function primaryModel(snapshot: ServingSnapshot, model: string): ServedModel {
+  const routing = resolveRouting(snapshot, model);
+  return servedModelOf(snapshot, model, routing.live[0]!);
+}
+
+export interface Predictor {
+  predict(input: PredictInput): Promise<PredictResult>;
+  /** Shadow work started and not yet finished (tests and drain wait on it). */
+  idle(): Promise<void>;
+}
+
+export function createPredictor(deps: PredictorDeps): Predictor {
+  const pending = new Set<Promise<void>>();
+
+  async function predict(input: PredictInput): Promise<PredictResult> {
+    const started = performance.now();
+    const snapshot = deps.serving.current();
+    const routing = resolveRouting(snapshot, input.model);
+    const rowIds = input.rows.length === 1 ? [input.requestId] : input.rows.map((_, i) => `${input.requestId}:${i}`);
+
+    // Route every row, then score each target's rows together.
+    let pinned: RouteTarget | undefined;
+    if (input.variant !== undefined) {
+      pinned = deps.picker.pickExplicitVariant(routing, input.variant);
+      if (!pinned) {
+        const known = [...routing.live, ...routing.shadow].map((t) => `${t.variant} (v${t.version})`).join(', ');
+        throw new ServingError(422, 'UnknownVariant', `model ${input.model} has no variant or version ${input.variant} (routed: ${known})`, 'x-keel-variant');
+      }
+    }
+    const groups = new Map<RouteTarget, number[]>();
+    input.rows.forEach((row, i) => {
+      const target = pinned ?? deps.picker.pickLiveTarget(routing, row.entity ? entityUnitId(row.entity) : input.requestId);
+      const list = groups.get(target);
+      if (list) list.push(i);
+      else groups.set(target, [i]);
+    });
+
+    const answers = new Array<RowAnswer>(input.rows.length);
+    const prepared = new Array<PreparedRow>(input.rows.length);
+    const ts = new Date();
+    const scored: Array<{ target: RouteTarget; served: ServedModel; indexes: number[]; probabilities: Float64Array }> = [];
+    for (const [target, indexes] of groups) {
+      const served = servedModelOf(snapshot, input.model, target);
+      const rows = await prepareRows(deps.enrich, served, indexes.map((i) => input.rows[i]!));
+      const probabilities = await score(served, rows, indexes.map((i) => input.rows[i]!.label));
+      rows.forEach((row, j) => (prepared[indexes[j]!] = row));
+      scored.push({ target, served, indexes, probabilities });
+    }
+    // Checked right before the log (no await in between): a timed-out answer is never logged.
+    if (input.signal?.aborted) throw new ServingError(503, 'Timeout', 'the request timed out');
+    const latencyMs = performance.now() - started;
+    for (const { target, served, indexes, probabilities } of scored) {
+      const threshold = thresholdOf(served);
+      indexes.forEach((i, j) => {
+        const probability = probabilities[j]!;
+        const answer: RowAnswer = {
+          prediction: probability > threshold ? 1 : 0,
+          probability,
+          model_version: served.version,
+          variant: target.variant,
+          request_id: rowIds[i]!,
+        };
+        answers[i] = answer;
+        // Answered rows are live records, also when an admin pinned a shadow variant.
+        deps.log.append(record(answer.request_id, served, target, 'live', prepared[i]!.values, { prediction: answer.prediction, probability }, latencyMs, ts));
+      });
+      deps.metrics.predictions.inc({ model: input.model, version: String(served.version), variant: target.variant }, indexes.length);
+    }
+    deps.metrics.latency.observe({ model: input.model, protocol: input.protocol }, latencyMs / 1000);
+
+    if (routing.shadow.length > 0) scheduleShadows(snapshot, routing, input, rowIds);
+    return { model: input.model, requestId: input.requestId, rows: answers };
+  }
+
+  /** Shadow targets score the same request rows after the answer is on its way. */
+  function scheduleShadows(snapshot: ServingSnapshot, routing: ModelRouting, input: PredictInput, rowIds: string[]): void {
+    const work = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      for (const target of routing.shadow) {
+        const served = snapshot.models.get(modelKey(input.model, target.version));
+        try {
+          if (!served) throw new Error(`shadow version ${target.version} is not loaded`);
+          const started = performance.now();
+          // Re-prepared by the shadow's own spec (it may read other features or on-demand functions).
+          const rows = await prepareRows(deps.enrich, served, input.rows);
+          const probabilities = await score(served, rows, input.rows.map((r) => r.label));
+          const latencyMs = performance.now() - started;
+          const ts = new Date();
+          const threshold = thresholdOf(served);
+          rows.forEach((row, i) => {
+            const probability = probabilities[i]!;
+            deps.log.append(record(rowIds[i]!, served, target, 'shadow', row.values, { prediction: probability > threshold ? 1 : 0, probability }, latencyMs, ts));
+          });
+          deps.metrics.shadowPredictions.inc({ model: input.model, version: String(target.version), variant: target.variant }, rows.length);
+        } catch (error) {
+          deps.metrics.shadowErrors.inc({ model: input.model, version: String(target.version) });
+          deps.logShadowError?.(error, { model: input.model, version: target.version, requestId: input.requestId });
+        }
+      }
+    });
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+  }
+
+  return {
+    predict,
+    idle: async () => {
+      while (pending.size > 0) await Promise.all([...pending]);
+    },
+  };
+}
+
+async function score(served: ServedModel, rows: PreparedRow[], labels: Array<string | undefined>): Promise<Float64Array> {
+  const encoded = encodeFeatureRows(
+    rows.map((r) => r.values),
+    served.featureSpec,
+    { allowMissing: modelHandlesMissing(served.signature.kind), rowLabel: (i) => labels[i] },
+  );
+  if (encoded.rows === 1) return Float64Array.of(await served.predictOne(encoded.data));
+  return served.predictMany(encoded.data, encoded.rows);
+}
+
+function record(
+  requestId: string,
+  served: ServedModel,
+  target: RouteTarget,
+  mode: RouteMode,
+  features: Record<string, CellValue>,
+  output: Record<string, unknown>,
+  latencyMs: number,
+  ts: Date,
+): PredictionRecord {
+  return { requestId, model: served.model, version: served.version, variant: target.variant, mode, features, output, latencyMs, ts };
+}

@@ -1,0 +1,281 @@
+/**
+ * `npm run bench:gateway`: prediction throughput and latency of the gateway, against a bare Hono
+ * app and against the FastAPI + scikit-learn design Keel replaces. The server under test is pinned
+ * to CPU 0 and wrk (Debian's `wrk`) to CPU 1, 50 connections, one scenario after another:
+ *
+ *   bare          a Hono app that parses the same body and answers the same shape, no model
+ *   keel          the gateway: a 100-tree gbdt (90 %) and a logreg (10 %) A/B split, prediction
+ *                 log on, features in the request
+ *   keelEnriched  the gateway with `{entity}` requests: online features of three views from
+ *                 Postgres + on-demand features, a 100-tree gbdt of the churn example
+ *   seedDesign    FastAPI + uvicorn scoring a scikit-learn pipeline from a one-row pandas
+ *                 DataFrame per request (null when python3-fastapi / -uvicorn / -sklearn are missing)
+ *
+ * Prints requests/s, p50 and p99 per scenario and the ratios, and writes bench/results/gateway.json.
+ * Options: --seconds N (measured seconds per scenario, default 10), --connections N (default 50).
+ * Database: DATABASE_URL, else the configured (embedded) one; the bench works in its own database
+ * `keel_bench_gateway`, recreated each run.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { tableToCsv } from '../lib/data/csv.js';
+import { loadConfig } from '../lib/config.js';
+import { openArtifactStore } from '../stores/artifacts/index.js';
+import { createDb } from '../stores/db.js';
+import { migrate } from '../stores/migrate.js';
+import { setRoutes } from '../stores/routes.js';
+import { freePort } from '../infra/local/ports.js';
+import { syntheticChurnTable } from '../test/helpers/training-data.js';
+import { registerChurnFeatureModel, registerServedModel } from '../test/helpers/served-models.js';
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(BENCH_DIR, '..');
+const RESULTS = path.join(BENCH_DIR, 'results');
+const DATABASE = 'keel_bench_gateway';
+const SERVER_CPU = '0';
+const LOAD_CPU = '1';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+  },
+});
+const SECONDS = Number(args.seconds);
+const CONNECTIONS = Number(args.connections);
+
+interface Figures {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  non2xx: number;
+}
+
+function log(message: string): void {
+  console.log(`[bench:gateway] ${message}`);
+}
+
+function need(binary: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${binary}`]).status === 0;
+}
+
+async function recreateDatabase(baseUrl: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(baseUrl);
+  url.pathname = `/${DATABASE}`;
+  return url.toString();
+}
+
+/** Starts `command` pinned to the server CPU and waits until `probeUrl` answers 200. */
+async function startPinned(name: string, command: string[], env: NodeJS.ProcessEnv, probeUrl: string): Promise<ChildProcess> {
+  const child = spawn('taskset', ['-c', SERVER_CPU, ...command], { cwd: REPO, env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${stderr}`);
+    const ok = await fetch(probeUrl, { method: probeUrl.includes('/predict') ? 'POST' : 'GET', body: probeUrl.includes('/predict') ? '{}' : undefined })
+      .then((r) => r.status < 500)
+      .catch(() => false);
+    if (ok) return child;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`${name} did not become ready: ${stderr}`);
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function toMs(text: string): number {
+  const match = /^([\d.]+)(us|ms|s)$/.exec(text.trim());
+  if (!match) throw new Error(`cannot read wrk latency ${text}`);
+  const value = Number(match[1]);
+  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
+}
+
+/** One wrk run pinned to the load CPU: `seconds` measured after a 3 s warm-up run. */
+function wrk(url: string, bodies: string[], seconds: number): Figures {
+  const bodiesFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'keel-bench-')), 'bodies.jsonl');
+  writeFileSync(bodiesFile, bodies.join('\n') + '\n');
+  const target = new URL(url);
+  const env = { ...process.env, BODIES: bodiesFile, BENCH_PATH: target.pathname + target.search };
+  const run = (duration: number) => {
+    const result = spawnSync(
+      'taskset',
+      ['-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', '-s', path.join(BENCH_DIR, 'gateway', 'requests.lua'), target.origin],
+      { env, encoding: 'utf8' },
+    );
+    if (result.status !== 0) throw new Error(`wrk failed: ${result.stderr}`);
+    return result.stdout;
+  };
+  run(3);
+  const out = run(seconds);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p50 = /\s50%\s+(\S+)/.exec(out)?.[1];
+  const p99 = /\s99%\s+(\S+)/.exec(out)?.[1];
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  if (!p50 || !p99 || !Number.isFinite(rps)) throw new Error(`cannot read wrk output:\n${out}`);
+  return { rps: Math.round(rps), p50Ms: toMs(p50), p99Ms: toMs(p99), requests, non2xx };
+}
+
+function show(name: string, f: Figures | null): void {
+  if (!f) return log(`${name.padEnd(13)} skipped`);
+  log(`${name.padEnd(13)} ${String(f.rps).padStart(7)} req/s   p50 ${f.p50Ms.toFixed(2)} ms   p99 ${f.p99Ms.toFixed(2)} ms   (${f.requests} requests, ${f.non2xx} non-2xx)`);
+}
+
+async function main(): Promise<void> {
+  for (const binary of ['wrk', 'taskset']) {
+    if (!need(binary)) throw new Error(`${binary} is needed (apt-get install ${binary === 'wrk' ? 'wrk' : 'util-linux'})`);
+  }
+  if (os.cpus().length < 2) log('fewer than 2 CPUs: server and load generator share one');
+  const config = loadConfig();
+  const url = await recreateDatabase(process.env.DATABASE_URL ?? config.database.url);
+  await migrate(url);
+  const db = createDb({ url });
+  const artifactsDir = mkdtempSync(path.join(os.tmpdir(), 'keel-bench-gateway-'));
+  const artifacts = openArtifactStore({ uri: `file://${artifactsDir}`, region: 'us-east-1' });
+
+  log('training the models (gbdt 100 trees + logreg; churn example gbdt 100 trees on online features)');
+  const table = syntheticChurnTable({ rows: 5_000, seed: 7 });
+  const gbdt = await registerServedModel({ db, artifacts }, { model: 'churn_ab', trainer: 'gbdt', params: { maxIter: 100 }, table });
+  const logreg = await registerServedModel({ db, artifacts }, { model: 'churn_ab', trainer: 'logreg', table });
+  await setRoutes(
+    db,
+    'churn_ab',
+    [
+      { version: gbdt.version, weight: 0.9, mode: 'live', variant: 'control' },
+      { version: logreg.version, weight: 0.1, mode: 'live', variant: 'candidate' },
+    ],
+    { updatedBy: 'bench' },
+  );
+  const enriched = await registerChurnFeatureModel({ db, artifacts }, { model: 'churn_online', params: { maxIter: 100 }, labelRows: 20_000, aliases: ['champion'] });
+
+  // Request bodies: rows of the synthetic table / random customers of the example.
+  const featureBodies = Array.from({ length: 1_000 }, (_, i) => {
+    const row = Object.fromEntries(gbdt.featureNames.map((name) => [name, cell(table, name, i)]));
+    return JSON.stringify({ features: row });
+  });
+  const entityBodies = Array.from({ length: 1_000 }, (_, i) =>
+    JSON.stringify({ entity: { customer_id: enriched.customerIds[(i * 7919) % enriched.customerIds.length] } }),
+  );
+
+  const results: Record<'bare' | 'keel' | 'keelEnriched' | 'seedDesign', Figures | null> = { bare: null, keel: null, keelEnriched: null, seedDesign: null };
+
+  // (a) bare Hono
+  {
+    const port = await freePort();
+    const child = await startPinned('bare hono', [process.execPath, '--import', 'tsx', path.join(BENCH_DIR, 'gateway', 'bare-hono.ts')], { ...process.env, PORT: String(port) }, `http://127.0.0.1:${port}/v1/models/x/predict`);
+    try {
+      results.bare = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS);
+    } finally {
+      await stop(child);
+    }
+    show('bare', results.bare);
+  }
+
+  // (b) and (c): the gateway
+  {
+    const port = await freePort();
+    const env = {
+      ...process.env,
+      DATABASE_URL: url,
+      KEEL_ARTIFACTS: `file://${artifactsDir}`,
+      PORT: String(port),
+      KEEL_HOST: '127.0.0.1',
+      KEEL_AUTH: 'open-loopback',
+      KEEL_HOME: mkdtempSync(path.join(os.tmpdir(), 'keel-bench-home-')),
+      NODE_ENV: 'production',
+    };
+    const child = await startPinned('gateway', [process.execPath, path.join(REPO, 'bin', 'keel.js'), 'gateway'], env, `http://127.0.0.1:${port}/readyz`);
+    try {
+      const before = await countPredictions(db);
+      results.keel = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS);
+      show('keel', results.keel);
+      results.keelEnriched = wrk(`http://127.0.0.1:${port}/v1/models/churn_online/predict`, entityBodies, SECONDS);
+      show('keelEnriched', results.keelEnriched);
+      await stop(child);
+      const logged = (await countPredictions(db)) - before;
+      log(`prediction log: ${logged} rows written for the gateway runs (warm-up runs included)`);
+    } finally {
+      await stop(child);
+    }
+  }
+
+  // (d) the seed design
+  const python = '/usr/bin/python3';
+  const hasPython = spawnSync(python, ['-c', 'import fastapi, uvicorn, sklearn, pandas']).status === 0;
+  if (hasPython) {
+    const port = await freePort();
+    const csv = path.join(artifactsDir, 'train.csv');
+    writeFileSync(csv, tableToCsv(table));
+    const child = await startPinned('fastapi', [python, path.join(BENCH_DIR, 'gateway', 'seed_fastapi.py'), csv, String(port)], process.env, `http://127.0.0.1:${port}/docs`);
+    try {
+      results.seedDesign = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS);
+    } finally {
+      await stop(child);
+    }
+    show('seedDesign', results.seedDesign);
+  } else {
+    log('seedDesign skipped: /usr/bin/python3 lacks fastapi, uvicorn, sklearn or pandas (apt-get install python3-fastapi python3-uvicorn python3-sklearn)');
+  }
+
+  const ratio = (a: Figures | null, b: Figures | null) => (a && b ? Math.round((a.rps / b.rps) * 100) / 100 : null);
+  const ratios = { keelVsBare: ratio(results.keel, results.bare), keelVsSeedDesign: ratio(results.keel, results.seedDesign) };
+  log(`keel / bare: ${ratios.keelVsBare} (target ≥ 0.8, with p99 ≤ 20 ms); keel / seed design: ${ratios.keelVsSeedDesign} (target ≥ 20)`);
+  const strip = (f: Figures | null) => (f ? { rps: f.rps, p50Ms: f.p50Ms, p99Ms: f.p99Ms } : null);
+  mkdirSync(RESULTS, { recursive: true });
+  const out = {
+    bare: strip(results.bare),
+    keel: strip(results.keel),
+    keelEnriched: strip(results.keelEnriched),
+    seedDesign: strip(results.seedDesign),
+    ratios,
+    details: { ...results, seconds: SECONDS, connections: CONNECTIONS, serverCpu: SERVER_CPU, loadCpu: LOAD_CPU, at: new Date().toISOString(), load: os.loadavg() },
+  };
+  writeFileSync(path.join(RESULTS, 'gateway.json'), JSON.stringify(out, null, 2) + '\n');
+  log(`wrote ${path.relative(REPO, path.join(RESULTS, 'gateway.json'))}`);
+  await db.end();
+}
+
+function cell(table: ReturnType<typeof syntheticChurnTable>, name: string, row: number): number | string | null {
+  const column = table.columns.find((c) => c.name === name)!;
+  if (column.type === 'category') return column.categories[column.codes[row]!] ?? null;
+  if (column.type === 'number') {
+    const value = column.values[row]!;
+    return Number.isNaN(value) ? null : value;
+  }
+  throw new Error(`unexpected column type ${column.type}`);
+}
+
+async function countPredictions(db: ReturnType<typeof createDb>): Promise<number> {
+  const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM predictions');
+  return Number(rows[0]!.n);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
