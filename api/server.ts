@@ -38,7 +38,7 @@ export async function startGateway(config: KeelConfig, options: GatewayOptions =
   const artifacts = openArtifactStore(config.artifacts);
   // Asynchronous destination: a request never waits for stdout (flushed on close).
   const destination = pino.destination({ sync: false });
-  const logger = pino({ name: 'keel-gateway', level: process.env.LOG_LEVEL ?? 'info' }, destination);
+  const logger = pino({ name: 'keel-gateway', level: config.gateway.logLevel }, destination);
   const auth = createAuth({ db, mode: config.gateway.auth });
   let temporal: Promise<Client> | undefined;
 
@@ -70,7 +70,7 @@ export async function startGateway(config: KeelConfig, options: GatewayOptions =
       },
       onDemand: options.onDemand ?? churnOnDemandFeatures,
       db,
-      limits: options.limits,
+      limits: { ...config.gateway.limits, ...options.limits },
     },
   });
   const { host, port } = config.gateway;
@@ -117,7 +117,7 @@ interface StartedServing {
 async function startServing(deps: { config: KeelConfig; db: Db; artifacts: ArtifactStore; logger: Logger }): Promise<StartedServing> {
   const { config, db, artifacts, logger } = deps;
   const { host, port } = config.gateway;
-  const gatewayId = `${os.hostname()}:${port}`;
+  const gatewayId = config.gateway.id ?? `${os.hostname()}:${port}`;
   const log = await startPredictionLog({ db, gatewayId, spillDir: path.join(config.home, 'spill'), logger });
   let state: ServingState;
   try {
@@ -129,6 +129,7 @@ async function startServing(deps: { config: KeelConfig; db: Db; artifacts: Artif
       gatewayId,
       url: `http://${host}:${port}`,
       logger,
+      batching: { maxWaitMs: config.gateway.batchWaitMs, maxBatchRows: 256 },
     });
   } catch (error) {
     await log.close();

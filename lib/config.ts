@@ -16,6 +16,13 @@ const port = (name: string, fallback: number) =>
     .max(65535, `${name} must be between 1 and 65535`)
     .default(fallback);
 
+const positiveInt = (name: string, fallback: number) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be a whole number`)
+    .min(1, `${name} must be at least 1`)
+    .default(fallback);
+
 const envSchema = z.object({
   KEEL_HOME: z.string().optional(),
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
@@ -38,6 +45,16 @@ const envSchema = z.object({
   AWS_REGION: z.string().min(1).default('us-east-1'),
   PORT: port('PORT', 8080),
   KEEL_HOST: z.string().min(1).default('127.0.0.1'),
+  KEEL_GATEWAY_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'KEEL_GATEWAY_ID must be 1–128 characters of A-Z a-z 0-9 . _ : -').optional(),
+  KEEL_MAX_BODY_BYTES: positiveInt('KEEL_MAX_BODY_BYTES', 1024 * 1024),
+  KEEL_MAX_BATCH_ROWS: positiveInt('KEEL_MAX_BATCH_ROWS', 1000),
+  KEEL_PREDICT_TIMEOUT_MS: positiveInt('KEEL_PREDICT_TIMEOUT_MS', 5000),
+  KEEL_BATCH_WAIT_MS: z.coerce
+    .number({ error: 'KEEL_BATCH_WAIT_MS must be a number of milliseconds' })
+    .min(0, 'KEEL_BATCH_WAIT_MS must be 0 or more')
+    .max(100, 'KEEL_BATCH_WAIT_MS must be at most 100')
+    .default(0),
+  KEEL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'KEEL_LOG_LEVEL must be fatal, error, warn, info, debug, trace or silent' }).default('info'),
   KEEL_AUTH: z.enum(['keys', 'open-loopback'], { error: 'KEEL_AUTH must be keys or open-loopback' }).optional(),
 });
 
@@ -78,7 +95,17 @@ export interface KeelConfig {
   database: DatabaseConfig;
   artifacts: ArtifactsConfig;
   /** `auth` defaults to `open-loopback` on the embedded database (no DATABASE_URL), else `keys`. */
-  gateway: { host: string; port: number; auth: AuthMode };
+  gateway: {
+    host: string;
+    port: number;
+    auth: AuthMode;
+    /** Names this instance in gateway_instances and its spill file; default `<hostname>:<port>`. */
+    id?: string;
+    limits: { maxBodyBytes: number; maxBatchRows: number; timeoutMs: number };
+    /** Micro-batching wait for single rows, ms (0 = the next event-loop turn). */
+    batchWaitMs: number;
+    logLevel: string;
+  };
 }
 
 /** The embedded Postgres credentials: local-only, loopback-bound, created by `keel up`. */
@@ -122,7 +149,15 @@ export function loadConfig(source: ConfigSource = { env: process.env, cwd: proce
       embeddedPort: env.KEEL_PG_PORT,
     },
     artifacts: { uri: resolveFileUri(artifactsUri, source.cwd), s3Endpoint: env.S3_ENDPOINT, region: env.AWS_REGION },
-    gateway: { host: env.KEEL_HOST, port: env.PORT, auth: env.KEEL_AUTH ?? (env.DATABASE_URL === undefined ? 'open-loopback' : 'keys') },
+    gateway: {
+      host: env.KEEL_HOST,
+      port: env.PORT,
+      auth: env.KEEL_AUTH ?? (env.DATABASE_URL === undefined ? 'open-loopback' : 'keys'),
+      id: env.KEEL_GATEWAY_ID,
+      limits: { maxBodyBytes: env.KEEL_MAX_BODY_BYTES, maxBatchRows: env.KEEL_MAX_BATCH_ROWS, timeoutMs: env.KEEL_PREDICT_TIMEOUT_MS },
+      batchWaitMs: env.KEEL_BATCH_WAIT_MS,
+      logLevel: env.KEEL_LOG_LEVEL,
+    },
   };
 }
 

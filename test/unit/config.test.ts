@@ -16,7 +16,15 @@ describe('loadConfig', () => {
     assert.equal(config.database.embedded, true);
     assert.equal(config.database.url, 'postgres://keel:keel@127.0.0.1:54329/keel');
     assert.equal(config.artifacts.uri, 'file:///srv/app/.keel/artifacts');
-    assert.deepEqual(config.gateway, { host: '127.0.0.1', port: 8080, auth: 'open-loopback' });
+    assert.deepEqual(config.gateway, {
+      host: '127.0.0.1',
+      port: 8080,
+      auth: 'open-loopback',
+      id: undefined,
+      limits: { maxBodyBytes: 1048576, maxBatchRows: 1000, timeoutMs: 5000 },
+      batchWaitMs: 0,
+      logLevel: 'info',
+    });
   });
 
   it('uses the servers the environment names', () => {
@@ -44,6 +52,11 @@ describe('loadConfig', () => {
     assert.equal(load({ KEEL_AUTH: 'open-loopback', DATABASE_URL: 'postgres://u:p@db:5432/keel' }).gateway.auth, 'open-loopback');
   });
 
+  it('reads the gateway limits, batching wait, id and log level', () => {
+    const gateway = load({ KEEL_MAX_BODY_BYTES: '2048', KEEL_MAX_BATCH_ROWS: '10', KEEL_PREDICT_TIMEOUT_MS: '250', KEEL_BATCH_WAIT_MS: '1', KEEL_GATEWAY_ID: 'gw-a', KEEL_LOG_LEVEL: 'debug' }).gateway;
+    assert.deepEqual([gateway.limits, gateway.batchWaitMs, gateway.id, gateway.logLevel], [{ maxBodyBytes: 2048, maxBatchRows: 10, timeoutMs: 250 }, 1, 'gw-a', 'debug']);
+  });
+
   it('resolves a relative file:// artifact root against the working folder', () => {
     assert.equal(load({ KEEL_ARTIFACTS: 'file://data/artifacts' }).artifacts.uri, 'file:///srv/app/data/artifacts');
   });
@@ -54,6 +67,10 @@ describe('loadConfig', () => {
     ['KEEL_PG_PORT', '1.5', /KEEL_PG_PORT must be a whole number/],
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL must start with postgres/],
     ['KEEL_AUTH', 'none', /KEEL_AUTH must be keys or open-loopback/],
+    ['KEEL_MAX_BATCH_ROWS', '0', /KEEL_MAX_BATCH_ROWS must be at least 1/],
+    ['KEEL_BATCH_WAIT_MS', '-1', /KEEL_BATCH_WAIT_MS must be 0 or more/],
+    ['KEEL_GATEWAY_ID', 'a b', /KEEL_GATEWAY_ID must be/],
+    ['KEEL_LOG_LEVEL', 'loud', /KEEL_LOG_LEVEL must be/],
     ['KEEL_ARTIFACTS', 'gs://bucket', /KEEL_ARTIFACTS must be a file:\/\/ or s3:\/\/ URI/],
     ['TEMPORAL_TLS_CERT', '/cert.pem', /TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together/],
   ] as const) {
