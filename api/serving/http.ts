@@ -147,9 +147,9 @@ export function bodySizeLimit(maxBytes: number, tooLarge: (c: Context) => Respon
   return async (c, next) => {
     // A declared length is checked without touching the body: `c.req.raw.body` would make
     // @hono/node-server build a full web Request and stream, and its fast body read is lost.
-    if (c.req.header('transfer-encoding') === undefined) {
-      const declared = c.req.header('content-length');
-      if (declared === undefined || Number(declared) <= maxBytes) return next();
+    const declared = c.req.header('content-length');
+    if (declared !== undefined && c.req.header('transfer-encoding') === undefined) {
+      if (Number(declared) <= maxBytes) return next();
       const body = c.req.raw.body;
       return body ? refuse(c, body.getReader()) : tooLarge(c);
     }
