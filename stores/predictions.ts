@@ -85,46 +85,27 @@ async function createPartition(client: DbClient, name: string, from: Date, to: D
  */
 export async function insertPredictions(db: Db | DbClient, records: readonly PredictionRecord[], gatewayId: string | null = null): Promise<number> {
   if (records.length === 0) return 0;
-  const columns = {
-    requestId: [] as string[],
-    model: [] as string[],
-    version: [] as number[],
-    variant: [] as string[],
-    mode: [] as string[],
-    features: [] as string[],
-    output: [] as string[],
-    latency: [] as number[],
-    ts: [] as string[],
-  };
-  for (const r of records) {
-    columns.requestId.push(r.requestId);
-    columns.model.push(r.model);
-    columns.version.push(r.version);
-    columns.variant.push(r.variant);
-    columns.mode.push(r.mode);
-    columns.features.push(JSON.stringify(r.features));
-    columns.output.push(JSON.stringify(r.output));
-    columns.latency.push(r.latencyMs);
-    columns.ts.push(r.ts.toISOString());
-  }
+  // One JSON document for the whole batch: serialised natively by JSON.stringify, where a text[]
+  // of JSON strings would go through pg's per-element array escaping (costly on the gateway's core).
+  const rows = records.map((r) => ({
+    request_id: r.requestId,
+    model: r.model,
+    version: r.version,
+    variant: r.variant,
+    mode: r.mode,
+    features: r.features,
+    output: r.output,
+    latency_ms: r.latencyMs,
+    ts: r.ts.toISOString(),
+  }));
   const result = await db.query(
     `INSERT INTO predictions (request_id, model, version, variant, mode, features, output, latency_ms, ts, gateway_id)
-     SELECT request_id, model, version, variant, mode, features::jsonb, output::jsonb, latency_ms, ts::timestamptz, $10
-       FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::float8[], $9::text[])
-         AS t (request_id, model, version, variant, mode, features, output, latency_ms, ts)
+     SELECT request_id, model, version, variant, mode, features, output, latency_ms, ts, $2
+       FROM jsonb_to_recordset($1::jsonb)
+         AS t (request_id text, model text, version int, variant text, mode text, features jsonb, output jsonb, latency_ms float8, ts timestamptz)
      ON CONFLICT DO NOTHING`,
-    [
-      columns.requestId,
-      columns.model,
-      columns.version,
-      columns.variant,
-      columns.mode,
-      columns.features,
-      columns.output,
-      columns.latency,
-      columns.ts,
-      gatewayId,
-    ],
+    // jsonb cannot hold U+0000: a NUL in a request's text would make the batch fail forever.
+    [JSON.stringify(rows).replaceAll('\\u0000', '\\ufffd'), gatewayId],
   );
   return result.rowCount ?? 0;
 }

@@ -205,6 +205,14 @@ describe('prediction log', () => {
     assert.deepEqual(await tally(db), { rows: ok, distinct: ok });
   });
 
+  it('stores text with NUL characters and JSON-looking values as they were sent (NUL as U+FFFD)', async () => {
+    await fresh();
+    const odd = { ...record('odd-1'), features: { plan: 'ba\u0000sic', note: '{"a": [1, "\\"]}', quote: 'it\'s "x"', empty: '' } };
+    assert.equal(await insertPredictions(db, [odd]), 1);
+    const stored = await findPrediction(db, 'odd-1');
+    assert.deepEqual(stored?.features, { plan: 'ba\ufffdsic', note: '{"a": [1, "\\"]}', quote: 'it\'s "x"', empty: '' });
+  });
+
   it('close() writes what is still in memory', async () => {
     await fresh();
     const log = await startPredictionLog({ db, gatewayId: 'gw-close', spillDir: tempDir('keel-spill-'), ...FAST, flushIntervalMs: 60_000, batchSize: 10_000 });
