@@ -20,6 +20,9 @@ const units = Array.from({ length: 20_000 }, (_, i) => `customer-${i}`);
 test('the hash is stable and in [0, 1)', () => {
   assert.equal(unitHash('churn', 'customer-1'), unitHash('churn', 'customer-1'));
   assert.notEqual(unitHash('churn', 'customer-1'), unitHash('other', 'customer-1'));
+  // Pinned: Postgres gives the same value, so an analysis can recompute assignments from the log:
+  // (('x' || substr(encode(sha256('churn'::bytea || '\x00'::bytea || 'customer-42'::bytea), 'hex'), 1, 12))::bit(48)::bigint)::float8 / 2^48
+  assert.equal(unitHash('churn', 'customer-42'), 0.5698041884293801);
   for (const u of units.slice(0, 1000)) {
     const h = unitHash('s', u);
     assert.ok(h >= 0 && h < 1);
