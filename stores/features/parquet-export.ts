@@ -8,16 +8,24 @@
  * is. (A change that keeps the row count and the watermark, such as an UPDATE of a feature value
  * that leaves `created_timestamp` alone, is not seen: write new rows with a new created timestamp.)
  *
- * The export reads the view's table in the caller's transaction (same snapshot as the watermark),
- * through a server-side cursor in chunks: Postgres formats each row as one CSV line (timestamps
- * as integer microseconds, features already in the form the result needs: numbers as float8
- * text, timestamps as epoch milliseconds, booleans, text), the lines go to a temp file, and
- * DuckDB turns the file into a zstd Parquet file with columns `k0…` (join keys), `ets`, `cts`,
- * `f0…` (the view's features in definition order), which is then put in the artifact store.
+ * What is stored is not the raw rows but the view's point-in-time timeline (duckdb-engine.ts,
+ * `timelineSql`), so that a retrieval is one ASOF join per view; the timeline depends on the
+ * backfill guard for a view with a created timestamp, so the cache key's version includes it
+ * (`<definition version>+timeline1+guard|+noguard`) and each setting is prepared on first use.
+ *
+ * The export reads the view's table in the caller's transaction (same snapshot as the
+ * watermark) with `COPY (SELECT …) TO STDOUT (FORMAT csv)` written straight to a temp file
+ * (stores/features/pg-copy.ts): Postgres formats the rows far faster than a SELECT read row by
+ * row (timestamps as timestamptz text with a UTC offset, features as text), then DuckDB reads
+ * the file and writes the timeline as Parquet (snappy) with columns `k0…` (join keys), `v`,
+ * `ets` (integer microseconds) and `f0…` (the view's features in definition order: DOUBLE
+ * numbers, DOUBLE epoch-millisecond timestamps, BOOLEAN, VARCHAR), which is then put in the
+ * artifact store. historical.ts exports several views at once on separate connections that
+ * share one snapshot.
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +33,8 @@ import type { Entity, FeatureView } from '../../lib/features/definitions.js';
 import { definitionVersion } from '../../lib/features/definitions.js';
 import type { ArtifactStore } from '../artifacts/index.js';
 import type { Db, DbClient } from '../db.js';
-import { duckdbConnect, sqlString } from './duckdb-engine.js';
+import { duckdbConnect, sqlString, timelineSql } from './duckdb-engine.js';
+import { copyToFile } from './pg-copy.js';
 import { quote, quoteTable } from './sql.js';
 
 export const EXPORTS_TABLE = 'keel_feature_exports';
@@ -105,20 +114,13 @@ async function localPath(store: ArtifactStore, sha256: string): Promise<string |
   }
 }
 
-function csvField(expr: string, type: 'int' | 'number' | 'boolean' | 'text'): string {
-  switch (type) {
-    case 'int':
-      return `coalesce((${expr})::text, '')`;
-    case 'number':
-      return `coalesce((${expr})::float8::text, '')`;
-    case 'boolean':
-      return `coalesce(CASE WHEN (${expr}) THEN 'true' WHEN NOT (${expr}) THEN 'false' END, '')`;
-    case 'text':
-      return `coalesce('"' || replace((${expr})::text, '"', '""') || '"', '')`;
-  }
-}
-
 const micros = (expr: string) => `round(extract(epoch from (${expr})::timestamptz) * 1000000)::int8`;
+
+/** The cache key's version: the definition's, the export format's, and the backfill guard when it matters. */
+function exportVersion(view: FeatureView, backfillGuard: boolean): string {
+  const guard = view.source.createdTimestamp === undefined ? '' : backfillGuard ? '+guard' : '+noguard';
+  return `${definitionVersion(view)}+timeline1${guard}`;
+}
 
 /**
  * The Parquet export of `view` as of the caller's snapshot (run inside a transaction with
@@ -131,10 +133,11 @@ export async function exportFeatureView(
   view: FeatureView,
   entity: Entity,
   types: ExportColumnTypes,
-  options: { chunkRows?: number } = {},
+  options: { backfillGuard?: boolean } = {},
 ): Promise<ViewExport> {
   const started = performance.now();
-  const version = definitionVersion(view);
+  const backfillGuard = options.backfillGuard ?? true;
+  const version = exportVersion(view, backfillGuard);
   const source = quoteTable(view.source.table);
   const ets = quote(view.source.eventTimestamp);
   const cts = view.source.createdTimestamp === undefined ? undefined : quote(view.source.createdTimestamp);
@@ -164,55 +167,48 @@ export async function exportFeatureView(
     }
   }
 
-  const fields = [
-    ...entity.joinKeys.map((k, i) => csvField(quote(k.name), types.keys[i] === 'int64' ? 'int' : 'text')),
-    `coalesce(${micros(ets)}::text, '')`,
-    cts ? `coalesce(${micros(cts)}::text, '')` : `''`,
+  // Postgres formats the rows (COPY is far cheaper than a SELECT read row by row): join keys,
+  // timestamps as timestamptz text with a UTC offset (the transaction runs with TimeZone UTC;
+  // timestamp and date read as UTC, as outputExpression does), features as text.
+  const columns = [
+    ...entity.joinKeys.map((k, i) => `${quote(k.name)}${types.keys[i] === 'int64' ? '::int8' : '::text'}`),
+    `${ets}::timestamptz`,
+    cts ? `${cts}::timestamptz` : 'NULL::timestamptz',
     ...view.features.map((f, j) => {
       const type = types.features[j]!;
       const column = quote(f.name);
-      if (type === 'timestamp') return csvField(`floor(extract(epoch from ${column}::timestamptz) * 1000)`, 'number');
-      return csvField(column, type === 'number' ? 'number' : type === 'boolean' ? 'boolean' : 'text');
+      return type === 'number' ? `${column}::float8` : type === 'boolean' ? `${column}::boolean` : type === 'timestamp' ? `${column}::timestamptz` : `${column}::text`;
     }),
   ];
   const dir = path.join(os.tmpdir(), `keel-export-${randomUUID()}`);
   await mkdir(dir, { recursive: true });
   const csvPath = path.join(dir, 'rows.csv');
-  const parquetPath = path.join(dir, 'rows.parquet');
-  const cursor = `keel_export_${randomUUID().replaceAll('-', '')}`;
+  const parquetPath = path.join(dir, 'timeline.parquet');
   try {
+    // Shortest exact float8 text (the default since Postgres 12, unless a server lowered it).
     await client.query('SET LOCAL extra_float_digits = 1');
-    await client.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT ${fields.join(" || ',' || ")} AS line FROM ${source}`);
-    const out = await open(csvPath, 'w');
-    try {
-      const chunk = options.chunkRows ?? 100_000;
-      for (;;) {
-        const { rows } = await client.query<string[]>({ text: `FETCH ${chunk} FROM ${cursor}`, rowMode: 'array' });
-        if (rows.length === 0) break;
-        let text = '';
-        for (const row of rows) text += `${row[0]}\n`;
-        await out.write(text);
-        if (rows.length < chunk) break;
-      }
-    } finally {
-      await out.close();
-    }
-    await client.query(`CLOSE ${cursor}`);
+    await copyToFile(client, `COPY (SELECT ${columns.join(', ')} FROM ${source}) TO STDOUT (FORMAT csv)`, csvPath);
 
-    const columns = [
+    const csvTypes = [
       ...types.keys.map((t, i) => `'k${i}': '${t === 'int64' ? 'BIGINT' : 'VARCHAR'}'`),
-      `'ets': 'BIGINT'`,
-      `'cts': 'BIGINT'`,
+      `'ets': 'TIMESTAMPTZ'`,
+      `'cts': 'TIMESTAMPTZ'`,
       ...types.features.map(
-        (t, j) => `'f${j}': '${t === 'number' || t === 'timestamp' ? 'DOUBLE' : t === 'boolean' ? 'BOOLEAN' : 'VARCHAR'}'`,
+        (t, j) => `'f${j}': '${t === 'number' ? 'DOUBLE' : t === 'timestamp' ? 'TIMESTAMPTZ' : t === 'boolean' ? 'BOOLEAN' : 'VARCHAR'}'`,
       ),
     ];
+    // The rows with integer-microsecond timestamps and features as the result holds them
+    // (timestamps as epoch milliseconds, rounded down), then the view's timeline.
+    const rows =
+      `(SELECT ${types.keys.map((_, i) => `k${i}`).join(', ')}, epoch_us(ets) AS ets, epoch_us(cts) AS cts` +
+      types.features.map((t, j) => (t === 'timestamp' ? `, floor(epoch_us(f${j}) / 1000.0) AS f${j}` : `, f${j}`)).join('') +
+      ` FROM read_csv(${sqlString(csvPath)}, header = false, delim = ',', quote = '"', escape = '"',` +
+      ` nullstr = '', allow_quoted_nulls = false, columns = {${csvTypes.join(', ')}}))`;
     const connection = await duckdbConnect();
     try {
       await connection.run(
-        `COPY (SELECT * FROM read_csv(${sqlString(csvPath)}, header = false, delim = ',', quote = '"', escape = '"',
-                 nullstr = '', allow_quoted_nulls = false, columns = {${columns.join(', ')}}))
-           TO ${sqlString(parquetPath)} (FORMAT parquet, COMPRESSION zstd)`,
+        `COPY (${timelineSql(rows, types.keys.length, types.features.length, cts !== undefined, backfillGuard)})
+           TO ${sqlString(parquetPath)} (FORMAT parquet, COMPRESSION snappy)`,
       );
     } finally {
       connection.closeSync();

@@ -21,6 +21,7 @@ import {
   createTable,
   getColumn,
   numberColumn,
+  schemaOf,
   timestampColumn,
 } from '../../lib/data/table.js';
 import type { FeatureDefinitionsInput } from '../../lib/features/definitions.js';
@@ -28,7 +29,8 @@ import { Random } from '../../lib/ml/random.js';
 import { FsArtifactStore } from '../../stores/artifacts/index.js';
 import { createDb, type Db } from '../../stores/db.js';
 import { duckdbAvailable } from '../../stores/features/duckdb-engine.js';
-import { DUCKDB_AUTO_MIN_ROWS, getHistoricalFeatures } from '../../stores/features/historical.js';
+import { DUCKDB_AUTO_MIN_ROWS, getHistoricalFeatures, writeHistoricalFeaturesParquet } from '../../stores/features/historical.js';
+import { readTable } from '../../stores/datasets.js';
 import { migrate } from '../../stores/migrate.js';
 import { freshDatabase, testDatabaseUrl } from '../helpers/services.js';
 import type { Value } from '../helpers/pit-reference.js';
@@ -256,6 +258,46 @@ describe('historical features with the DuckDB engine (ASOF join over Parquet exp
       assertSameTable(viaDuckdb.table, viaPostgres.table);
       const notes = columnValues(getColumn(viaDuckdb.table, 'note'));
       for (const text of ['with, comma', 'with "quotes"', 'new\nline', '']) assert.ok(notes.includes(text), `a pick with ${JSON.stringify(text)}`);
+    }
+  });
+
+  it('writeHistoricalFeaturesParquet: the Parquet file DuckDB writes holds the same table as getHistoricalFeatures', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'keel-duckdb-parquet-'));
+    try {
+      for (const [backfillGuard, fullFeatureNames] of [
+        [true, false],
+        [false, true],
+      ] as const) {
+        // Mixed view order, every feature type, entity columns of every type with nulls.
+        const features = ['recent:tier', 'activity:last_login', 'daily:flag', 'activity:spend', 'recent:score', 'activity:visits'];
+        const options = { entities: { rows: entityTable(entities) }, features, definitions, backfillGuard, fullFeatureNames, artifacts };
+        const { table } = await getHistoricalFeatures(db, { ...options, engine: 'duckdb' });
+        const file = path.join(dir, `duckdb-${backfillGuard}.parquet`);
+        const written = await writeHistoricalFeaturesParquet(db, { ...options, engine: 'duckdb', file });
+        assert.equal(written.engine, 'duckdb');
+        assert.equal(written.file, file);
+        assert.equal(written.rowCount, table.rowCount);
+        assert.deepEqual(written.columns, schemaOf(table));
+        assertSameTable(await readTable(file), table);
+        // The Postgres engine writes the same file content through tableToParquet.
+        const viaPostgres = path.join(dir, `postgres-${backfillGuard}.parquet`);
+        const pgWritten = await writeHistoricalFeaturesParquet(db, { ...options, engine: 'postgres', file: viaPostgres });
+        assert.equal(pgWritten.engine, 'postgres');
+        assertSameTable(await readTable(viaPostgres), table);
+      }
+      const empty = createTable([numberColumn('customer_id', []), timestampColumn('event_timestamp', [])]);
+      const none = await writeHistoricalFeaturesParquet(db, {
+        entities: { rows: empty },
+        features: ['activity:plan'],
+        definitions,
+        engine: 'duckdb',
+        artifacts,
+        file: path.join(dir, 'empty.parquet'),
+      });
+      assert.equal(none.rowCount, 0);
+      assert.equal((await readTable(path.join(dir, 'empty.parquet'))).rowCount, 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
