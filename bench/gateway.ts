@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { GATEWAY_NODE_FLAGS } from '../api/node-flags.js';
 import { tableToCsv } from '../lib/data/csv.js';
 import { loadConfig } from '../lib/config.js';
 import { openArtifactStore } from '../stores/artifacts/index.js';
@@ -209,7 +210,8 @@ async function main(): Promise<void> {
       KEEL_HOME: mkdtempSync(path.join(os.tmpdir(), 'keel-bench-home-')),
       NODE_ENV: 'production',
     };
-    const child = await startPinned('gateway', [process.execPath, path.join(REPO, 'bin', 'keel.js'), 'gateway'], env, `http://127.0.0.1:${port}/readyz`);
+    // The gateway as `keel up` runs it, with its V8 flags.
+    const child = await startPinned('gateway', [process.execPath, ...GATEWAY_NODE_FLAGS, path.join(REPO, 'bin', 'keel.js'), 'gateway'], env, `http://127.0.0.1:${port}/readyz`);
     try {
       const before = await countPredictions(db);
       results.keel = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS);

@@ -1,3 +1,4 @@
+import { GATEWAY_NODE_FLAGS } from '../../api/node-flags.js';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,7 +134,7 @@ export class LocalStack {
     };
     this.checkNotStopping();
     this.spawnChild('workers', ['worker'], childEnv, logs, runDir, 40_000);
-    this.spawnChild('gateway', ['gateway'], childEnv, logs, runDir, 15_000);
+    this.spawnChild('gateway', ['gateway'], childEnv, logs, runDir, 15_000, GATEWAY_NODE_FLAGS);
 
     const gateway = `http://${config.gateway.host}:${config.gateway.port}`;
     await waitUntil(async () => (await fetch(`${gateway}/readyz`)).ok, 60_000, `gateway (log: ${logs}/gateway.log)`);
@@ -227,8 +228,8 @@ export class LocalStack {
     return store.rootUri;
   }
 
-  private spawnChild(name: string, args: string[], env: NodeJS.ProcessEnv, logs: string, runDir: string, graceMs: number) {
-    const child = ManagedProcess.start(name, process.execPath, [KEEL_BIN, ...args], {
+  private spawnChild(name: string, args: string[], env: NodeJS.ProcessEnv, logs: string, runDir: string, graceMs: number, nodeFlags: readonly string[] = []) {
+    const child = ManagedProcess.start(name, process.execPath, [...nodeFlags, KEEL_BIN, ...args], {
       logFile: path.join(logs, `${name}.log`),
       runDir,
       env,
