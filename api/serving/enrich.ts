@@ -18,8 +18,7 @@ import type { OnDemandFeature } from '../../lib/features/on-demand.js';
 import { checkOnDemandSpec, computeOnDemandRow } from '../../lib/features/on-demand.js';
 import type { Db } from '../../stores/db.js';
 import type { OnlineFeatureStatus } from '../../stores/features/online.js';
-import { getOnlineFeatures } from '../../stores/features/online.js';
-import { loadFeatureDefinitions } from '../../stores/features/registry.js';
+import { cachedFeatureDefinitions, getOnlineFeatures } from '../../stores/features/online.js';
 import { checkFeatureNames } from './encode-request.js';
 import { ServingError } from './serving-errors.js';
 import type { ServedModel } from './types.js';
@@ -172,7 +171,7 @@ function onlinePlan(model: ServedModel, plan: InputPlan, definitions: FeatureDef
 
 async function readOnline(deps: EnrichDeps, model: ServedModel, plan: InputPlan, rows: RowRequest[]) {
   if (!deps.db) throw new ServingError(503, 'OnlineStoreUnavailable', 'this gateway has no online store; send features instead of entity');
-  const definitions = await cachedDefinitions(deps.db, deps.definitionsCacheMs ?? 5_000);
+  const definitions = await cachedFeatureDefinitions(deps.db, deps.definitionsCacheMs ?? 5_000);
   const online = onlinePlan(model, plan, definitions);
   const joinKeys = new Set(online.entity.joinKeys.map((k) => k.name));
   rows.forEach((row) => {
@@ -197,35 +196,3 @@ async function readOnline(deps: EnrichDeps, model: ServedModel, plan: InputPlan,
   return { rows: result.rows, requiredBesidesOnline: online.requiredBesidesOnline };
 }
 
-interface DefinitionsEntry {
-  at: number;
-  definitions: Promise<FeatureDefinitions>;
-  refreshing?: boolean;
-}
-const definitionsCache = new WeakMap<Db, DefinitionsEntry>();
-
-/**
- * Registry definitions reused for `maxAgeMs` (the same object, so the store's read plans stay
- * cached). Once stale they are still answered while one background reload runs: only the first
- * request waits for the registry.
- */
-function cachedDefinitions(db: Db, maxAgeMs: number): Promise<FeatureDefinitions> {
-  const cached = definitionsCache.get(db);
-  const now = performance.now();
-  if (cached) {
-    if (now - cached.at >= maxAgeMs && !cached.refreshing) {
-      cached.refreshing = true;
-      loadFeatureDefinitions(db).then(
-        (definitions) => definitionsCache.set(db, { at: performance.now(), definitions: Promise.resolve(definitions) }),
-        () => (cached.refreshing = false),
-      );
-    }
-    return cached.definitions;
-  }
-  const entry: DefinitionsEntry = { at: now, definitions: loadFeatureDefinitions(db) };
-  definitionsCache.set(db, entry);
-  entry.definitions.catch(() => {
-    if (definitionsCache.get(db) === entry) definitionsCache.delete(db);
-  });
-  return entry.definitions;
-}

@@ -102,7 +102,7 @@ export async function getOnlineFeatures(db: Db, options: OnlineFeaturesOptions):
   const now = options.now ?? new Date();
   if (!(now instanceof Date) || Number.isNaN(now.getTime())) throw new InvalidInput('now must be a valid Date', 'now');
   if (!Array.isArray(options.entities)) throw new InvalidInput('entities must be an array of {joinKey: value} objects', 'entities');
-  const definitions = options.definitions ?? (await registryDefinitions(db, options.registryCacheMs ?? DEFAULT_CACHE_MS));
+  const definitions = options.definitions ?? (await cachedFeatureDefinitions(db, options.registryCacheMs ?? DEFAULT_CACHE_MS));
   const { resolved, outputs, views, versions } = plan(definitions, options.features, options.fullFeatureNames ?? false);
   const { entity } = resolved;
 
@@ -268,10 +268,11 @@ interface CacheEntry {
 const cache = new WeakMap<Db, CacheEntry>();
 
 /**
- * The registry's definitions, reused for `maxAgeMs`. Once stale, the cached ones are still answered
+ * The registry's definitions, reused for `maxAgeMs` (shared by online reads and the gateway's
+ * enrichment, so both see the same objects and the store's read plans stay cached). Once stale, the cached ones are still answered
  * while one background reload runs (a read never waits for the registry, except the first).
  */
-async function registryDefinitions(db: Db, maxAgeMs: number): Promise<FeatureDefinitions> {
+export async function cachedFeatureDefinitions(db: Db, maxAgeMs: number = DEFAULT_CACHE_MS): Promise<FeatureDefinitions> {
   const cached = cache.get(db);
   const now = performance.now();
   if (cached && maxAgeMs > 0) {
