@@ -9,8 +9,6 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
-import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import type { MaterializeFeaturesResult } from '../../lib/schemas/materialize-features.js';
 import { FsArtifactStore } from '../../stores/artifacts/index.js';
 import { createDb, type Db } from '../../stores/db.js';
@@ -22,6 +20,7 @@ import { migrate } from '../../stores/migrate.js';
 import { freshDatabase, testDatabaseUrl, uniqueTaskQueue } from '../helpers/services.js';
 import { tempDir } from '../helpers/temp.js';
 import { testClient, withWorkers } from '../helpers/workers.js';
+import { expectInvalidInputFailure } from '../helpers/workflow-failures.js';
 
 describe('materializeFeatures workflow and schedules (real Temporal and Postgres)', () => {
   let database: { url: string; drop: () => Promise<void> };
@@ -96,16 +95,7 @@ describe('materializeFeatures workflow and schedules (real Temporal and Postgres
       [{ views: ['flags_offline'] }, /flags_offline is not online/],
       [{ end: 'yesterday' }, /^end: /],
     ] as const) {
-      const error = await run(input).then(
-        () => assert.fail('expected a failure'),
-        (e: unknown) => e,
-      );
-      assert.ok(error instanceof WorkflowFailedError, String(error));
-      const cause = error.cause;
-      assert.ok(cause instanceof ApplicationFailure, String(cause));
-      assert.equal(cause.type, 'InvalidInput');
-      assert.equal(cause.nonRetryable, true);
-      assert.match(cause.message, pattern);
+      await expectInvalidInputFailure(run(input), pattern);
     }
   });
 

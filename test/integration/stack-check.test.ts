@@ -17,6 +17,7 @@ import { WORKFLOWS_PATH } from '../../workers/create-workers.js';
 import { freshDatabase, testDatabaseUrl, testS3, uniqueTaskQueue } from '../helpers/services.js';
 import { testClient, withWorkers } from '../helpers/workers.js';
 import { tempDir } from '../helpers/temp.js';
+import { expectInvalidInputFailure } from '../helpers/workflow-failures.js';
 
 const REPLAY_DIR = fileURLToPath(new URL('../replay/', import.meta.url));
 
@@ -87,16 +88,12 @@ describe('stackCheck workflow (real Temporal, Postgres and artifact store)', () 
 
   it('fails at once with a non-retryable InvalidInput naming the field', async () => {
     const queue = uniqueTaskQueue('keel');
-    const error = await withWorkers([queue], { db, artifacts }, () =>
-      client.workflow
-        .execute('stackCheck', { taskQueue: queue, workflowId: `bad-input-${queue}`, args: [{ queues: [] }] })
-        .then(() => assert.fail('the workflow should have failed'), (e: unknown) => e),
+    await withWorkers([queue], { db, artifacts }, () =>
+      expectInvalidInputFailure(
+        client.workflow.execute('stackCheck', { taskQueue: queue, workflowId: `bad-input-${queue}`, args: [{ queues: [] }] }),
+        'queues: name at least one task queue',
+      ),
     );
-    assert.ok(error instanceof WorkflowFailedError);
-    assert.ok(error.cause instanceof ApplicationFailure);
-    assert.equal(error.cause.type, 'InvalidInput');
-    assert.equal(error.cause.nonRetryable, true);
-    assert.equal(error.cause.message, 'queues: name at least one task queue');
   });
 
   it('rejects unknown fields instead of ignoring a typo', async () => {

@@ -22,6 +22,7 @@ import { freshDatabase, testDatabaseUrl, testS3, uniqueTaskQueue } from '../help
 import { tempDir } from '../helpers/temp.js';
 import { syntheticChurnTable } from '../helpers/training-data.js';
 import { testClient, withWorkers } from '../helpers/workers.js';
+import { expectInvalidInputFailure } from '../helpers/workflow-failures.js';
 
 describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', () => {
   let database: { url: string; drop: () => Promise<void> };
@@ -171,13 +172,7 @@ describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', 
     assert.match(result.bundle!.uri, new RegExp(`^s3://${s3.bucket}/pipeline-artifacts/sha256/`));
     const bundle = JSON.parse((await s3Artifacts.getBytes(result.bundle!.sha256)).toString()) as { files: Record<string, unknown> };
     assert.ok(bundle.files['model.onnx']);
-    const missing = await execute({ uri: `s3://${s3.bucket}/pipeline-data/nope.csv` }, `train-s3-missing-${Date.now()}`).then(
-      () => assert.fail('should fail'),
-      (e: unknown) => e,
-    );
-    assert.ok(missing instanceof WorkflowFailedError && missing.cause instanceof ApplicationFailure);
-    assert.equal(missing.cause.type, 'InvalidInput');
-    assert.match(missing.cause.message, /nope\.csv: no such object/);
+    await expectInvalidInputFailure(execute({ uri: `s3://${s3.bucket}/pipeline-data/nope.csv` }, `train-s3-missing-${Date.now()}`), /nope\.csv: no such object/);
   });
 
   it('trains on a Postgres table and records its fingerprint as the source', async () => {
@@ -258,16 +253,7 @@ describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', 
     for (const [name, input, message] of cases) {
       it(name, async () => {
         const workflowId = `train-bad-${Math.random().toString(36).slice(2)}`;
-        const error = await run(input, workflowId).then(
-          () => assert.fail('the workflow should have failed'),
-          (e: unknown) => e,
-        );
-        assert.ok(error instanceof WorkflowFailedError, String(error));
-        const cause = error.cause;
-        assert.ok(cause instanceof ApplicationFailure, String(cause));
-        assert.equal(cause.type, 'InvalidInput');
-        assert.equal(cause.nonRetryable, true);
-        assert.match(cause.message, message);
+        await expectInvalidInputFailure(run(input, workflowId), message);
         // no retries burned: every activity ran exactly once
         const history = await client.workflow.getHandle(workflowId).fetchHistory();
         const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
