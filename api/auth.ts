@@ -4,13 +4,13 @@
  * (the embedded default) `predict` and `feedback` need no key from a loopback client; `admin` and
  * `approver` always do, and a key that is presented is always checked.
  */
-import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AuthMode } from '../lib/config.js';
 import type { ApiKeyPrincipal, ApiKeyVerifier, ApiKeyVerifierOptions } from '../stores/api-keys.js';
 import { createApiKeyVerifier } from '../stores/api-keys.js';
 import type { Db } from '../stores/db.js';
 import { errorBody } from './errors.js';
+import { clientSocket, requestHeader } from './request-headers.js';
 import type { Role } from './serving/types.js';
 
 export type { AuthMode };
@@ -71,10 +71,8 @@ export function createAuth(options: AuthOptions): Auth {
         const token = presentedToken(c);
         if (token === null) return unauthorized(c, 'the Authorization header must be "Bearer <API key>"', 'invalid_request');
         if (token === undefined) {
-          if (openOnLoopback && isLoopbackRequest(c, options.requestsWithoutSocketAreLoopback ?? false)) {
-            states.set(c, {});
-            return next();
-          }
+          // An anonymous loopback caller has no principal: nothing is recorded for it.
+          if (openOnLoopback && isLoopbackRequest(c, options.requestsWithoutSocketAreLoopback ?? false)) return next();
           return unauthorized(c, 'an API key is required: send Authorization: Bearer <key> or x-api-key (create one with keel keys create)');
         }
         let principal: ApiKeyPrincipal | undefined;
@@ -101,7 +99,7 @@ export function createAuth(options: AuthOptions): Auth {
  * after `requireRole('predict')`: `const o = variantOverride(c); if (o.denied) return o.denied;`.
  */
 export function variantOverride(c: Context): { variant?: string; denied?: Response } {
-  const variant = c.req.header(VARIANT_HEADER);
+  const variant = requestHeader(c, VARIANT_HEADER);
   if (variant === undefined) return {};
   const principal = principalOf(c);
   if (!principal) return { denied: unauthorized(c, `the ${VARIANT_HEADER} header needs an API key with role admin`) };
@@ -111,12 +109,12 @@ export function variantOverride(c: Context): { variant?: string; denied?: Respon
 
 /** undefined: none sent; null: an Authorization header that is not a Bearer token. */
 function presentedToken(c: Context): string | undefined | null {
-  const authorization = c.req.header('authorization');
+  const authorization = requestHeader(c, 'authorization');
   if (authorization !== undefined) {
     const match = /^Bearer +(\S+) *$/i.exec(authorization);
     return match ? match[1]! : null;
   }
-  const apiKey = c.req.header('x-api-key')?.trim();
+  const apiKey = requestHeader(c, 'x-api-key')?.trim();
   return apiKey ? apiKey : undefined;
 }
 
@@ -135,15 +133,20 @@ function forbidden(c: Context, roles: readonly Role[], what = 'this endpoint') {
  * not trusted as local: a reverse proxy on the same host would otherwise make everyone loopback.
  */
 function isLoopbackRequest(c: Context, withoutSocket: boolean): boolean {
-  if (c.req.header('x-forwarded-for') !== undefined || c.req.header('forwarded') !== undefined) return false;
-  let address: string | undefined;
-  try {
-    address = getConnInfo(c).remote.address;
-  } catch {
-    return withoutSocket; // no Node socket behind this request
+  if (requestHeader(c, 'x-forwarded-for') !== undefined || requestHeader(c, 'forwarded') !== undefined) return false;
+  const socket = clientSocket(c);
+  if (socket === undefined) return withoutSocket; // no Node socket behind this request
+  // A keep-alive connection carries many requests from one address: decided once per socket.
+  let loopback = loopbackSockets.get(socket);
+  if (loopback === undefined) {
+    const address = socket.remoteAddress;
+    loopback = address === undefined ? withoutSocket : isLoopbackAddress(address);
+    loopbackSockets.set(socket, loopback);
   }
-  return address === undefined ? withoutSocket : isLoopbackAddress(address);
+  return loopback;
 }
+
+const loopbackSockets = new WeakMap<object, boolean>();
 
 /** 127.0.0.0/8, ::1 and IPv4-mapped 127.x addresses. */
 export function isLoopbackAddress(address: string): boolean {

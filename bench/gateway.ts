@@ -12,7 +12,9 @@
  *                 DataFrame per request (null when python3-fastapi / -uvicorn / -sklearn are missing)
  *
  * Prints requests/s, p50 and p99 per scenario and the ratios, and writes bench/results/gateway.json.
- * Options: --seconds N (measured seconds per scenario, default 10), --connections N (default 50).
+ * Options: --seconds N (measured seconds per scenario, default 10), --connections N (default 50),
+ * --only bare,keel,keelEnriched,seedDesign (some scenarios; saved as gateway-partial.json), --profile
+ * (the gateway writes a V8 CPU profile to bench/results/profiles/).
  * Database: DATABASE_URL, else the configured (embedded) one; the bench works in its own database
  * `keel_bench_gateway`, recreated each run.
  */
@@ -45,8 +47,15 @@ const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
+    only: { type: 'string' },
+    profile: { type: 'boolean', default: false },
   },
 });
+/** `--only bare,keel`: run just these scenarios (profiling, quick checks). */
+const ONLY = args.only ? new Set(args.only.split(',')) : undefined;
+const runs = (scenario: string) => !ONLY || ONLY.has(scenario);
+/** `--profile`: the gateway writes a V8 CPU profile of its run to bench/results/profiles/. */
+const PROFILE_FLAGS = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'profiles')}`] : [];
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 
@@ -186,7 +195,7 @@ async function main(): Promise<void> {
   const results: Record<'bare' | 'keel' | 'keelEnriched' | 'seedDesign', Figures | null> = { bare: null, keel: null, keelEnriched: null, seedDesign: null };
 
   // (a) bare Hono
-  {
+  if (runs('bare')) {
     const port = await freePort();
     const child = await startPinned('bare hono', [process.execPath, '--import', 'tsx', path.join(BENCH_DIR, 'gateway', 'bare-hono.ts')], { ...process.env, PORT: String(port) }, `http://127.0.0.1:${port}/v1/models/x/predict`);
     try {
@@ -198,7 +207,7 @@ async function main(): Promise<void> {
   }
 
   // (b) and (c): the gateway
-  {
+  if (runs('keel') || runs('keelEnriched')) {
     const port = await freePort();
     const env = {
       ...process.env,
@@ -211,13 +220,17 @@ async function main(): Promise<void> {
       NODE_ENV: 'production',
     };
     // The gateway as `keel up` runs it, with its V8 flags.
-    const child = await startPinned('gateway', [process.execPath, ...GATEWAY_NODE_FLAGS, path.join(REPO, 'bin', 'keel.js'), 'gateway'], env, `http://127.0.0.1:${port}/readyz`);
+    const child = await startPinned('gateway', [process.execPath, ...GATEWAY_NODE_FLAGS, ...PROFILE_FLAGS, path.join(REPO, 'bin', 'keel.js'), 'gateway'], env, `http://127.0.0.1:${port}/readyz`);
     try {
       const before = await countPredictions(db);
-      results.keel = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS);
-      show('keel', results.keel);
-      results.keelEnriched = wrk(`http://127.0.0.1:${port}/v1/models/churn_online/predict`, entityBodies, SECONDS);
-      show('keelEnriched', results.keelEnriched);
+      if (runs('keel')) {
+        results.keel = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS);
+        show('keel', results.keel);
+      }
+      if (runs('keelEnriched')) {
+        results.keelEnriched = wrk(`http://127.0.0.1:${port}/v1/models/churn_online/predict`, entityBodies, SECONDS);
+        show('keelEnriched', results.keelEnriched);
+      }
       await stop(child);
       const logged = (await countPredictions(db)) - before;
       log(`prediction log: ${logged} rows written for the gateway runs (warm-up runs included)`);
@@ -228,7 +241,7 @@ async function main(): Promise<void> {
 
   // (d) the seed design
   const python = '/usr/bin/python3';
-  const hasPython = spawnSync(python, ['-c', 'import fastapi, uvicorn, sklearn, pandas']).status === 0;
+  const hasPython = runs('seedDesign') && spawnSync(python, ['-c', 'import fastapi, uvicorn, sklearn, pandas']).status === 0;
   if (hasPython) {
     const port = await freePort();
     const csv = path.join(artifactsDir, 'train.csv');
@@ -240,7 +253,7 @@ async function main(): Promise<void> {
       await stop(child);
     }
     show('seedDesign', results.seedDesign);
-  } else {
+  } else if (runs('seedDesign')) {
     log('seedDesign skipped: /usr/bin/python3 lacks fastapi, uvicorn, sklearn or pandas (apt-get install python3-fastapi python3-uvicorn python3-sklearn)');
   }
 
@@ -257,8 +270,10 @@ async function main(): Promise<void> {
     ratios,
     details: { ...results, seconds: SECONDS, connections: CONNECTIONS, serverCpu: SERVER_CPU, loadCpu: LOAD_CPU, at: new Date().toISOString(), load: os.loadavg() },
   };
-  writeFileSync(path.join(RESULTS, 'gateway.json'), JSON.stringify(out, null, 2) + '\n');
-  log(`wrote ${path.relative(REPO, path.join(RESULTS, 'gateway.json'))}`);
+  // A partial run (--only) or a profiled one does not replace the saved figures.
+  const file = ONLY || args.profile ? 'gateway-partial.json' : 'gateway.json';
+  writeFileSync(path.join(RESULTS, file), JSON.stringify(out, null, 2) + '\n');
+  log(`wrote ${path.relative(REPO, path.join(RESULTS, file))}`);
   await db.end();
 }
 

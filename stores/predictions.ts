@@ -96,13 +96,14 @@ export async function insertPredictions(db: Db | DbClient, records: readonly Pre
     features: r.features,
     output: r.output,
     latency_ms: r.latencyMs,
-    ts: r.ts.toISOString(),
+    // Epoch milliseconds: a number costs nothing to write, where toISOString is per row.
+    ts_ms: r.ts.getTime(),
   }));
   const result = await db.query(
     `INSERT INTO predictions (request_id, model, version, variant, mode, features, output, latency_ms, ts, gateway_id)
-     SELECT request_id, model, version, variant, mode, features, output, latency_ms, ts, $2
+     SELECT request_id, model, version, variant, mode, features, output, latency_ms, to_timestamp(ts_ms / 1000.0), $2
        FROM jsonb_to_recordset($1::jsonb)
-         AS t (request_id text, model text, version int, variant text, mode text, features jsonb, output jsonb, latency_ms float8, ts timestamptz)
+         AS t (request_id text, model text, version int, variant text, mode text, features jsonb, output jsonb, latency_ms float8, ts_ms bigint)
      ON CONFLICT DO NOTHING`,
     // jsonb cannot hold U+0000: a NUL in a request's text would make the batch fail forever.
     [JSON.stringify(rows).replaceAll('\\u0000', '\\ufffd'), gatewayId],

@@ -15,7 +15,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { InvalidInput } from '../../lib/errors.js';
 import type { PredictionRouteDeps } from '../serving/http.js';
-import { errorResponse, parseBody, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { answer, errorResponse, parseBody, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
 import { primaryModel } from '../serving/predictor.js';
 import type { MlflowRequest } from '../serving/request-schemas.js';
 import { MLFLOW_LAYOUTS } from '../serving/request-schemas.js';
@@ -79,6 +79,7 @@ export function mlflowRoutes(deps: MlflowRoutesDeps) {
   const app = new Hono();
   const guard: MiddlewareHandler = deps.guard ?? (async (_c, next) => next());
   app.post('/invocations', guard, async (c) => {
+    let requestId: string | undefined;
     try {
       const snapshot = deps.serving.current();
       let name = c.req.query('model') ?? c.req.header('x-keel-model');
@@ -95,15 +96,15 @@ export function mlflowRoutes(deps: MlflowRoutesDeps) {
         name = models[0]!;
       }
       const body = parseMlflowBody(await readJsonBody(c));
-      const requestId = requestIdFor(c, undefined);
+      requestId = requestIdFor(c, undefined);
       const variant = await variantFor(c, deps);
       const records = mlflowRows(body, primaryModel(snapshot, name).featureNames);
       if (records.length === 0) throw new InvalidInput('the request holds no rows', 'data');
       const rows = records.map((features, i) => ({ features, label: records.length > 1 ? `row ${i}` : undefined }));
-      const result = await runPrediction(c, deps, { model: name, requestId, rows, variant, protocol: 'mlflow' });
-      return c.json({ predictions: result.rows.map((r) => r.probability) });
+      const result = await runPrediction(deps, { model: name, requestId, rows, variant, protocol: 'mlflow' });
+      return answer({ predictions: result.rows.map((r) => r.probability) }, requestId);
     } catch (error) {
-      return errorResponse(c, error, deps.metrics, deps.logError);
+      return errorResponse(c, error, deps.metrics, deps.logError, requestId);
     }
   });
   return app;

@@ -21,7 +21,7 @@ import { InvalidInput } from '../../lib/errors.js';
 import type { EnrichDeps, RowRequest } from '../serving/enrich.js';
 import { inputPlan } from '../serving/enrich.js';
 import type { PredictionRouteDeps } from '../serving/http.js';
-import { errorResponse, parseBody, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { answer, errorResponse, parseBody, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
 import { primaryModel, resolveRouting } from '../serving/predictor.js';
 import type { OipInput } from '../serving/request-schemas.js';
 import { oipInferRequestSchema } from '../serving/request-schemas.js';
@@ -162,10 +162,11 @@ export function oipRoutes(deps: OipRoutesDeps) {
     }
   });
   app.post('/v2/models/:name/infer', guard, async (c) => {
+    let requestId: string | undefined;
     try {
       const name = c.req.param('name');
       const body = parseBody(oipInferRequestSchema, await readJsonBody(c));
-      const requestId = requestIdFor(c, body.id);
+      requestId = requestIdFor(c, body.id);
       const variant = await variantFor(c, deps);
       const wanted = new Set(body.outputs?.map((o) => o.name) ?? ['probability', 'prediction']);
       const unknown = [...wanted].filter((o) => o !== 'probability' && o !== 'prediction');
@@ -176,21 +177,24 @@ export function oipRoutes(deps: OipRoutesDeps) {
         label: all.length > 1 ? `row ${i}` : undefined,
       }));
       if (rows.length === 0) throw new InvalidInput('the input tensors hold no rows', 'inputs');
-      const result = await runPrediction(c, deps, { model: name, requestId, rows, variant, protocol: 'v2' });
+      const result = await runPrediction(deps, { model: name, requestId, rows, variant, protocol: 'v2' });
       const n = result.rows.length;
       const outputs = [];
       if (wanted.has('probability')) outputs.push({ name: 'probability', datatype: 'FP64', shape: [n], data: result.rows.map((r) => r.probability) });
       if (wanted.has('prediction')) outputs.push({ name: 'prediction', datatype: 'INT64', shape: [n], data: result.rows.map((r) => r.prediction) });
       const first = result.rows[0]!;
-      return c.json({
-        model_name: name,
-        model_version: String(first.model_version),
-        id: requestId,
-        parameters: { variant: first.variant },
-        outputs,
-      });
+      return answer(
+        {
+          model_name: name,
+          model_version: String(first.model_version),
+          id: requestId,
+          parameters: { variant: first.variant },
+          outputs,
+        },
+        requestId,
+      );
     } catch (error) {
-      return errorResponse(c, error, deps.metrics, deps.logError);
+      return errorResponse(c, error, deps.metrics, deps.logError, requestId);
     }
   });
   return app;

@@ -13,8 +13,8 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { RowRequest } from '../serving/enrich.js';
 import type { PredictionRouteDeps } from '../serving/http.js';
-import { errorResponse, parseBody, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
-import { predictRequestSchema } from '../serving/request-schemas.js';
+import { answer, errorResponse, parseBody, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { oneRowFeatures, predictRequestSchema } from '../serving/request-schemas.js';
 
 export interface PredictRoutesDeps extends PredictionRouteDeps {
   /** Auth for prediction endpoints (e.g. requireRole('predict', 'admin')); open when absent. */
@@ -38,19 +38,21 @@ export function predictRoutes(deps: PredictRoutesDeps) {
   const app = new Hono();
   const guard: MiddlewareHandler = deps.guard ?? (async (_c, next) => next());
   app.post('/v1/models/:name/predict', guard, async (c) => {
+    let requestId: string | undefined;
     try {
-      const body = parseBody(predictRequestSchema, await readJsonBody(c));
-      const requestId = requestIdFor(c, body.request_id);
+      const json = await readJsonBody(c);
+      const body = oneRowFeatures(json) ?? parseBody(predictRequestSchema, json);
+      requestId = requestIdFor(c, body.request_id);
       const variant = await variantFor(c, deps);
       const batch = body.instances !== undefined;
       const rows: RowRequest[] = batch
         ? body.instances!.map((instance, i) => instanceRow(instance, `instances[${i}]`))
         : [{ features: body.features, entity: body.entity }];
-      const result = await runPrediction(c, deps, { model: c.req.param('name'), requestId, rows, variant, protocol: 'v1' });
-      if (!batch) return c.json(result.rows[0]!);
-      return c.json({ request_id: requestId, model: result.model, predictions: result.rows });
+      const result = await runPrediction(deps, { model: c.req.param('name'), requestId, rows, variant, protocol: 'v1' });
+      if (!batch) return answer(result.rows[0]!, requestId);
+      return answer({ request_id: requestId, model: result.model, predictions: result.rows }, requestId);
     } catch (error) {
-      return errorResponse(c, error, deps.metrics, deps.logError);
+      return errorResponse(c, error, deps.metrics, deps.logError, requestId);
     }
   });
   return app;

@@ -122,41 +122,46 @@ export function encodeFeatureRows(rows: ReadonlyArray<Readonly<Record<string, un
   return { data, rows: rows.length, cols };
 }
 
+// Refusals are built by module-level functions, not closures made per value: the gateway runs
+// under tsx, whose keepNames wraps every closure created in a call with a defineProperty.
+function refusal(options: EncodeOptions, r: number, feature: FeatureColumnSpec, why: string): InvalidInput {
+  return new InvalidInput(`${prefix(options, r)}feature ${feature.name}: ${why}`, fieldOf(options, r, feature.name));
+}
+
 function encodeValue(value: unknown, feature: FeatureColumnSpec, dictionary: Map<string, number> | undefined, options: EncodeOptions, r: number): number {
-  const refuse = (why: string) => new InvalidInput(`${prefix(options, r)}feature ${feature.name}: ${why}`, fieldOf(options, r, feature.name));
   if (value === null || value === undefined) {
     if (options.allowMissing) return NaN;
-    throw refuse('null (missing) is not accepted by this model: it does not handle missing values');
+    throw refusal(options, r, feature, 'null (missing) is not accepted by this model: it does not handle missing values');
   }
   switch (feature.type) {
     case 'number':
-      if (typeof value !== 'number') throw refuse(`${describe(value)} is not a number`);
-      return checkNumber(value, refuse);
+      if (typeof value !== 'number') throw refusal(options, r, feature, `${describe(value)} is not a number`);
+      return checkNumber(value, options, r, feature);
     case 'boolean':
       if (typeof value === 'boolean') return value ? 1 : 0;
       if (value === 0 || value === 1) return value;
-      throw refuse(`${describe(value)} is not a boolean (true/false or 0/1)`);
+      throw refusal(options, r, feature, `${describe(value)} is not a boolean (true/false or 0/1)`);
     case 'timestamp':
-      if (typeof value === 'number') return checkNumber(value, refuse);
+      if (typeof value === 'number') return checkNumber(value, options, r, feature);
       if (typeof value === 'string') {
         const ms = parseTimestampText(value);
-        if (ms === undefined) throw refuse(`${describe(value)} is not an ISO 8601 timestamp or epoch milliseconds`);
+        if (ms === undefined) throw refusal(options, r, feature, `${describe(value)} is not an ISO 8601 timestamp or epoch milliseconds`);
         return ms;
       }
-      throw refuse(`${describe(value)} is not a timestamp (epoch milliseconds or ISO 8601 text)`);
+      throw refusal(options, r, feature, `${describe(value)} is not a timestamp (epoch milliseconds or ISO 8601 text)`);
     case 'category': {
-      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw refuse(`${describe(value)} is not a category (text)`);
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw refusal(options, r, feature, `${describe(value)} is not a category (text)`);
       const code = dictionary!.get(String(value));
       if (code !== undefined) return code;
       if (options.allowMissing) return NaN;
-      throw refuse(`${describe(value)} is not one of the training categories (${listNames(feature.categories)})`);
+      throw refusal(options, r, feature, `${describe(value)} is not one of the training categories (${listNames(feature.categories)})`);
     }
   }
 }
 
-function checkNumber(value: number, refuse: (why: string) => InvalidInput): number {
-  if (!Number.isFinite(value)) throw refuse(`${String(value)} is not a finite number`);
-  if (Math.abs(value) > FLOAT32_MAX) throw refuse(`${value} is beyond the float32 range (|x| ≤ 3.4e38) the model computes in`);
+function checkNumber(value: number, options: EncodeOptions, r: number, feature: FeatureColumnSpec): number {
+  if (!Number.isFinite(value)) throw refusal(options, r, feature, `${String(value)} is not a finite number`);
+  if (Math.abs(value) > FLOAT32_MAX) throw refusal(options, r, feature, `${value} is beyond the float32 range (|x| ≤ 3.4e38) the model computes in`);
   return value;
 }
 

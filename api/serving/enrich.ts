@@ -90,30 +90,53 @@ export function entityUnitId(entity: Readonly<Record<string, unknown>>): string 
 /** Every row with the model's features filled (see the module comment). */
 export async function prepareRows(deps: EnrichDeps, model: ServedModel, rows: readonly RowRequest[]): Promise<PreparedRow[]> {
   const plan = inputPlan(model, deps.onDemand);
-  const entityRows = rows.flatMap((row, i) => (row.entity ? [i] : []));
-  const online = entityRows.length > 0 ? await readOnline(deps, model, plan, entityRows.map((i) => rows[i]!)) : undefined;
-  const onlineByRow = new Map(entityRows.map((row, j) => [row, j]));
+  let entityRows: number[] | undefined;
+  for (let i = 0; i < rows.length; i++) if (rows[i]!.entity) (entityRows ??= []).push(i);
+  const online = entityRows ? await readOnline(deps, model, plan, entityRows.map((i) => rows[i]!)) : undefined;
+  const onlineByRow = entityRows ? new Map(entityRows.map((row, j) => [row, j])) : undefined;
   return rows.map((row, i) => {
     const where = row.label;
     const features = row.features ?? {};
-    checkScalars(features, where);
-    const j = onlineByRow.get(i);
+    const j = onlineByRow?.get(i);
     let values: Record<string, CellValue | undefined>;
     let statuses: Record<string, OnlineFeatureStatus> | undefined;
     if (j === undefined) {
-      checkFeatureNames(features, plan.allowed, plan.required, where);
+      // The common case, every feature sent and fine, in one pass; else the checks that say what is wrong.
+      if (!sendsExactly(features, plan)) {
+        checkScalars(features, where);
+        checkFeatureNames(features, plan.allowed, plan.required, where);
+      }
+      if (plan.onDemand.length === 0) return { values: pick(model.featureNames, features as Record<string, CellValue>) };
       values = { ...(features as Record<string, CellValue>) };
     } else {
+      checkScalars(features, where);
       const read = online!;
       checkFeatureNames(features, plan.allowed, read.requiredBesidesOnline, where);
       values = { ...read.rows[j]!.values, ...(features as Record<string, CellValue>) };
       statuses = read.rows[j]!.statuses;
     }
-    const computed = plan.onDemand.length ? computeOnDemandRow(values, plan.onDemand) : (values as Record<string, CellValue>);
-    const used: Record<string, CellValue> = {};
-    for (const name of model.featureNames) used[name] = computed[name] ?? null;
+    const used = pick(model.featureNames, plan.onDemand.length ? computeOnDemandRow(values, plan.onDemand) : (values as Record<string, CellValue>));
     return statuses ? { values: used, statuses } : { values: used };
   });
+}
+
+/** True when `features` holds exactly the plan's names, each a scalar (null, text, boolean, finite number). */
+function sendsExactly(features: Readonly<Record<string, unknown>>, plan: InputPlan): boolean {
+  let count = 0;
+  for (const name in features) {
+    if (!Object.hasOwn(features, name) || !plan.allowed.has(name)) return false;
+    const value = features[name];
+    if (!(value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)))) return false;
+    count++;
+  }
+  return count === plan.required.length;
+}
+
+/** The model's features by name, in its order; a missing one is null. */
+function pick(names: readonly string[], from: Readonly<Record<string, CellValue | undefined>>): Record<string, CellValue> {
+  const used: Record<string, CellValue> = {};
+  for (const name of names) used[name] = from[name] ?? null;
+  return used;
 }
 
 function checkScalars(features: Readonly<Record<string, unknown>>, where: string | undefined): void {

@@ -11,6 +11,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import { InvalidInput, KeelError } from '../../lib/errors.js';
 import { errorBody } from '../errors.js';
+import { requestHeader } from '../request-headers.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { Predictor, PredictInput, PredictResult } from './predictor.js';
 import { describeIssue, requestIdSchema } from './request-schemas.js';
@@ -58,7 +59,7 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
 /** The request id: the body's, else a valid `x-request-id` header, else a new UUID. */
 export function requestIdFor(c: Context, fromBody: string | undefined): string {
   if (fromBody !== undefined) return fromBody;
-  const header = c.req.header('x-request-id');
+  const header = requestHeader(c, 'x-request-id');
   if (header !== undefined) {
     if (!requestIdSchema.safeParse(header).success) {
       throw new InvalidInput('x-request-id must be 1–128 characters of A-Z a-z 0-9 . _ : -', 'x-request-id');
@@ -70,42 +71,65 @@ export function requestIdFor(c: Context, fromBody: string | undefined): string {
 
 /** The pinned variant from `x-keel-variant`, refused (403) unless the caller is admin. */
 export async function variantFor(c: Context, deps: PredictionRouteDeps): Promise<string | undefined> {
-  const variant = c.req.header('x-keel-variant');
+  const variant = requestHeader(c, 'x-keel-variant');
   if (variant === undefined || variant === '') return undefined;
   if (!(await deps.canUseVariantHeader(c))) throw forbiddenVariant();
   return variant;
 }
 
-/** Runs one prediction within the limits; the request id is echoed in `x-request-id`. */
-export async function runPrediction(c: Context, deps: PredictionRouteDeps, input: Omit<PredictInput, 'signal'>): Promise<PredictResult> {
-  c.header('x-request-id', input.requestId);
-  c.set('requestId' as never, input.requestId as never);
-  if (input.rows.length > deps.limits.maxBatchRows) throw batchTooLarge(input.rows.length, deps.limits.maxBatchRows);
+/**
+ * Runs one prediction within the limits. One timer and one promise per request: this is the hot
+ * path of every prediction, so no Promise.race and no AbortController.
+ */
+export function runPrediction(deps: PredictionRouteDeps, input: Omit<PredictInput, 'signal'>): Promise<PredictResult> {
+  if (input.rows.length > deps.limits.maxBatchRows) return Promise.reject(batchTooLarge(input.rows.length, deps.limits.maxBatchRows));
   const signal = { aborted: false };
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      signal.aborted = true;
-      reject(requestTimeout(deps.limits.timeoutMs));
-    }, deps.limits.timeoutMs);
+  return new Promise<PredictResult>((resolve, reject) => {
+    const timer = setTimeout(expire, deps.limits.timeoutMs, signal, reject, deps.limits.timeoutMs);
+    // After a timeout the late result or failure has no one to go to: resolve/reject are no-ops then.
+    deps.predictor.predict({ ...input, signal }).then(
+      (result) => {
+        clearTimeout(timer);
+        resolve(result);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
-  const work = deps.predictor.predict({ ...input, signal });
-  work.catch(() => undefined); // after a timeout its failure has no one to go to
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+}
+
+function expire(signal: { aborted: boolean }, reject: (error: unknown) => void, timeoutMs: number): void {
+  signal.aborted = true;
+  reject(requestTimeout(timeoutMs));
+}
+
+/**
+ * A 200 JSON answer with `x-request-id`. Built as a Response with a plain header record, which
+ * @hono/node-server writes straight to the socket; `c.header()` would build a web Headers object
+ * per request and send the answer down its slow path.
+ */
+export function answer(body: unknown, requestId: string): Response {
+  return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json', 'x-request-id': requestId } });
 }
 
 /**
  * Any error as Keel's JSON body: InvalidInput 422, ServingError its own status, HTTPException
- * (body limit) its status, anything else a logged 500 without details. Counted by code.
+ * (body limit) its status, anything else a logged 500 without details. Counted by code; once the
+ * request id is known it is echoed in `x-request-id` and goes with a logged 500.
  */
-export function errorResponse(c: Context, error: unknown, metrics?: GatewayMetrics, logError?: (error: unknown, requestId?: string) => void): Response {
+export function errorResponse(
+  c: Context,
+  error: unknown,
+  metrics?: GatewayMetrics,
+  logError?: (error: unknown, requestId?: string) => void,
+  requestId?: string,
+): Response {
   const { status, code, message, field } = classify(error);
   metrics?.errors.inc({ code });
-  if (status >= 500 && code === 'Internal') logError?.(error, c.get('requestId' as never) as string | undefined);
+  if (status >= 500 && code === 'Internal') logError?.(error, requestId);
+  if (requestId !== undefined) c.header('x-request-id', requestId);
   return c.json(errorBody(code, message, field), status);
 }
 
@@ -147,8 +171,8 @@ export function bodySizeLimit(maxBytes: number, tooLarge: (c: Context) => Respon
   return async (c, next) => {
     // A declared length is checked without touching the body: `c.req.raw.body` would make
     // @hono/node-server build a full web Request and stream, and its fast body read is lost.
-    const declared = c.req.header('content-length');
-    if (declared !== undefined && c.req.header('transfer-encoding') === undefined) {
+    const declared = requestHeader(c, 'content-length');
+    if (declared !== undefined && requestHeader(c, 'transfer-encoding') === undefined) {
       if (Number(declared) <= maxBytes) return next();
       const body = c.req.raw.body;
       return body ? refuse(c, body.getReader()) : tooLarge(c);

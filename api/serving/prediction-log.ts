@@ -110,7 +110,12 @@ class SpillingPredictionLog implements PredictionLog {
   private inflight = 0;
   /** Serialised records over the memory bound, waiting for the loop to write them to the spill. */
   private overflow: string[] = [];
-  /** Request id → records pending (memory, in flight or spilled). */
+  /** The batch being written right now (`has` looks in it). */
+  private writing: readonly PredictionRecord[] = [];
+  /**
+   * Request id → records in the overflow or the spill files. Records in memory are found by
+   * scanning the queue instead: a map entry per served prediction is a visible share of its cost.
+   */
   private readonly pendingIds = new Map<string, number>();
   private spilledCount = 0;
   private written = 0;
@@ -179,15 +184,16 @@ class SpillingPredictionLog implements PredictionLog {
 
   append(record: PredictionRecord): void {
     try {
-      this.track(record.requestId, 1);
       if (this.closed) {
         // After close (a straggler): straight to the spill file, replayed by the next process.
+        this.track(record.requestId, 1);
         mkdirSync(this.spillDir, { recursive: true });
         appendFileSync(this.activePath, serialise(record));
         this.spilledCount++;
         return;
       }
       if (this.queue.length >= this.maxQueued) {
+        this.track(record.requestId, 1);
         this.overflow.push(serialise(record));
         this.kick();
         return;
@@ -200,7 +206,12 @@ class SpillingPredictionLog implements PredictionLog {
   }
 
   has(requestId: string): boolean {
-    return this.pendingIds.has(requestId);
+    if (this.pendingIds.has(requestId)) return true;
+    // Feedback asks this first and Postgres second, so a record is never in neither: it leaves the
+    // batch being written only after its commit.
+    for (const record of this.queue) if (record.requestId === requestId) return true;
+    for (const record of this.writing) if (record.requestId === requestId) return true;
+    return false;
   }
 
   depth(): number {
@@ -247,7 +258,7 @@ class SpillingPredictionLog implements PredictionLog {
       }
       if (this.spilling && this.queue.length > 0) {
         // Postgres is away: memory stays small, everything goes to disk until it is back.
-        await this.spillLines(this.queue.splice(0).map(serialise));
+        await this.spillRecords(this.queue.splice(0));
       }
       if (this.spilledCount > 0 && Date.now() >= this.nextProbeAt) {
         await this.replay();
@@ -263,7 +274,9 @@ class SpillingPredictionLog implements PredictionLog {
     await this.closeActive();
     this.closed = true;
     // Appends that arrived while the file was being closed: to disk, for the next start.
-    const leftovers = [...this.overflow.splice(0), ...this.queue.splice(0).map(serialise)];
+    const left = this.queue.splice(0);
+    for (const record of left) this.track(record.requestId, 1);
+    const leftovers = [...this.overflow.splice(0), ...left.map(serialise)];
     if (leftovers.length > 0) {
       try {
         appendFileSync(this.activePath, leftovers.join(''));
@@ -284,15 +297,16 @@ class SpillingPredictionLog implements PredictionLog {
   private async writeBatch(): Promise<void> {
     const batch = this.queue.splice(0, this.batchSize);
     this.inflight = batch.length;
+    this.writing = batch;
     this.lastFlushAt = Date.now();
     try {
       this.written += await withTimeout(insertPredictions(this.db, batch, this.gatewayId), this.writeTimeoutMs);
-      for (const record of batch) this.track(record.requestId, -1);
     } catch (error) {
       this.startSpilling(error);
-      await this.spillLines(batch.map(serialise));
+      await this.spillRecords(batch);
     } finally {
       this.inflight = 0;
+      this.writing = [];
     }
   }
 
@@ -303,6 +317,12 @@ class SpillingPredictionLog implements PredictionLog {
     this.spilling = true;
     this.nextProbeAt = Date.now() + this.retryDelay;
     this.retryDelay = Math.min(this.retryDelay * 2, this.retryMaxMs);
+  }
+
+  /** Records from memory to the spill file (tracked for `has` from here on). */
+  private async spillRecords(records: PredictionRecord[]): Promise<void> {
+    for (const record of records) this.track(record.requestId, 1);
+    await this.spillLines(records.map(serialise));
   }
 
   /** Appends lines to the active spill file. If even the disk fails, the lines are kept in memory. */
@@ -317,7 +337,10 @@ class SpillingPredictionLog implements PredictionLog {
       await this.syncIfDue(false);
     } catch (error) {
       this.logger?.error({ err: error, file: this.activePath }, 'prediction log: cannot write the spill file');
-      this.queue.unshift(...lines.map(deserialise).filter((r): r is PredictionRecord => r !== undefined));
+      const back = lines.map(deserialise).filter((r): r is PredictionRecord => r !== undefined);
+      // Back in memory, where `has` finds them by scanning.
+      for (const record of back) this.track(record.requestId, -1);
+      this.queue.unshift(...back);
       await sleep(this.retryMinMs);
     }
   }

@@ -118,23 +118,18 @@ export function createPredictor(deps: PredictorDeps): Predictor {
         throw new ServingError(422, 'UnknownVariant', `model ${input.model} has no variant or version ${input.variant} (routed: ${known})`, 'x-keel-variant');
       }
     }
-    const groups = new Map<RouteTarget, number[]>();
-    input.rows.forEach((row, i) => {
-      const target = pinned ?? deps.picker.pickLiveTarget(routing, row.entity ? entityUnitId(row.entity) : input.requestId);
-      const list = groups.get(target);
-      if (list) list.push(i);
-      else groups.set(target, [i]);
-    });
+    const groups = routeRows(input, routing, pinned, deps.picker);
 
     const answers = new Array<RowAnswer>(input.rows.length);
     const prepared = new Array<PreparedRow>(input.rows.length);
     const ts = new Date();
     const scored: Array<{ target: RouteTarget; served: ServedModel; indexes: number[]; probabilities: Float64Array }> = [];
-    for (const [target, indexes] of groups) {
+    for (const { target, indexes } of groups) {
       const served = servedModelOf(snapshot, input.model, target);
-      const rows = await prepareRows(deps.enrich, served, indexes.map((i) => input.rows[i]!));
-      const probabilities = await score(served, rows, indexes.map((i) => input.rows[i]!.label));
-      rows.forEach((row, j) => (prepared[indexes[j]!] = row));
+      const requests = indexes.length === input.rows.length ? input.rows : indexes.map((i) => input.rows[i]!);
+      const rows = await prepareRows(deps.enrich, served, requests);
+      const probabilities = await score(served, rows, requests);
+      for (let j = 0; j < rows.length; j++) prepared[indexes[j]!] = rows[j]!;
       scored.push({ target, served, indexes, probabilities });
     }
     // Checked right before the log (no await in between): a timed-out answer is never logged.
@@ -142,20 +137,15 @@ export function createPredictor(deps: PredictorDeps): Predictor {
     const latencyMs = performance.now() - started;
     for (const { target, served, indexes, probabilities } of scored) {
       const threshold = thresholdOf(served);
-      indexes.forEach((i, j) => {
+      for (let j = 0; j < indexes.length; j++) {
+        const i = indexes[j]!;
         const probability = probabilities[j]!;
-        const answer: RowAnswer = {
-          prediction: probability > threshold ? 1 : 0,
-          probability,
-          model_version: served.version,
-          variant: target.variant,
-          request_id: rowIds[i]!,
-        };
-        answers[i] = answer;
+        const prediction = probability > threshold ? 1 : 0;
+        answers[i] = { prediction, probability, model_version: served.version, variant: target.variant, request_id: rowIds[i]! };
         // Answered rows are live records, also when an admin pinned a shadow variant.
-        deps.log.append(record(answer.request_id, served, target, 'live', prepared[i]!.values, { prediction: answer.prediction, probability }, latencyMs, ts));
-      });
-      deps.metrics.predictions.inc({ model: input.model, version: String(served.version), variant: target.variant }, indexes.length);
+        deps.log.append(record(rowIds[i]!, served, target, 'live', prepared[i]!.values, { prediction, probability }, latencyMs, ts));
+      }
+      deps.metrics.predictions.inc({ model: input.model, version: versionLabel(served.version), variant: target.variant }, indexes.length);
     }
     deps.metrics.latency.observe({ model: input.model, protocol: input.protocol }, latencyMs / 1000);
 
@@ -173,7 +163,7 @@ export function createPredictor(deps: PredictorDeps): Predictor {
           const started = performance.now();
           // Re-prepared by the shadow's own spec (it may read other features or on-demand functions).
           const rows = await prepareRows(deps.enrich, served, input.rows);
-          const probabilities = await score(served, rows, input.rows.map((r) => r.label));
+          const probabilities = await score(served, rows, input.rows);
           const latencyMs = performance.now() - started;
           const ts = new Date();
           const threshold = thresholdOf(served);
@@ -200,14 +190,48 @@ export function createPredictor(deps: PredictorDeps): Predictor {
   };
 }
 
-async function score(served: ServedModel, rows: PreparedRow[], labels: Array<string | undefined>): Promise<Float64Array> {
-  const encoded = encodeFeatureRows(
-    rows.map((r) => r.values),
-    served.featureSpec,
-    { allowMissing: modelHandlesMissing(served.signature.kind), rowLabel: (i) => labels[i] },
-  );
+/** Rows grouped by the target that scores them: one group per target, rows in request order. */
+function routeRows(input: PredictInput, routing: ModelRouting, pinned: RouteTarget | undefined, picker: TargetPicker): Array<{ target: RouteTarget; indexes: number[] }> {
+  if (input.rows.length === 1) return [{ target: targetOf(input, input.rows[0]!, routing, pinned, picker), indexes: [0] }];
+  const groups = new Map<RouteTarget, number[]>();
+  input.rows.forEach((row, i) => {
+    const target = targetOf(input, row, routing, pinned, picker);
+    const list = groups.get(target);
+    if (list) list.push(i);
+    else groups.set(target, [i]);
+  });
+  return [...groups].map(([target, indexes]) => ({ target, indexes }));
+}
+
+/** The pinned target, else the live target owning the row's unit (its entity key, else the request id). */
+function targetOf(input: PredictInput, row: RowRequest, routing: ModelRouting, pinned: RouteTarget | undefined, picker: TargetPicker): RouteTarget {
+  return pinned ?? picker.pickLiveTarget(routing, row.entity ? entityUnitId(row.entity) : input.requestId);
+}
+
+/** Version numbers as metric label text, made once per version rather than per request. */
+const versionLabels: string[] = [];
+function versionLabel(version: number): string {
+  return (versionLabels[version] ??= String(version));
+}
+
+async function score(served: ServedModel, rows: PreparedRow[], requests: readonly RowRequest[]): Promise<Float64Array> {
+  const values = rows.length === 1 ? [rows[0]!.values] : rows.map((r) => r.values);
+  const labelled = requests.some(hasLabel);
+  const encoded = encodeFeatureRows(values, served.featureSpec, {
+    allowMissing: modelHandlesMissing(served.signature.kind),
+    rowLabel: labelled ? rowLabel.bind(requests) : undefined,
+  });
   if (encoded.rows === 1) return Float64Array.of(await served.predictOne(encoded.data));
   return served.predictMany(encoded.data, encoded.rows);
+}
+
+// Module-level, not closures per request: the gateway runs under tsx, whose keepNames wraps every
+// closure created in a call with a defineProperty.
+function hasLabel(row: RowRequest): boolean {
+  return row.label !== undefined;
+}
+function rowLabel(this: readonly RowRequest[], i: number): string | undefined {
+  return this[i]?.label;
 }
 
 function record(
