@@ -129,7 +129,7 @@ async function startServing(deps: { config: KeelConfig; db: Db; artifacts: Artif
       gatewayId,
       url: `http://${host}:${port}`,
       logger,
-      batching: { maxWaitMs: config.gateway.batchWaitMs, maxBatchRows: 256 },
+      batching: { maxWaitMs: config.gateway.batchWaitMs, maxBatchRows: config.gateway.microBatchRows },
     });
   } catch (error) {
     await log.close();

@@ -54,6 +54,7 @@ const envSchema = z.object({
     .min(0, 'KEEL_BATCH_WAIT_MS must be 0 or more')
     .max(100, 'KEEL_BATCH_WAIT_MS must be at most 100')
     .default(0),
+  KEEL_MICRO_BATCH_ROWS: positiveInt('KEEL_MICRO_BATCH_ROWS', 256),
   KEEL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'KEEL_LOG_LEVEL must be fatal, error, warn, info, debug, trace or silent' }).default('info'),
   KEEL_AUTH: z.enum(['keys', 'open-loopback'], { error: 'KEEL_AUTH must be keys or open-loopback' }).optional(),
 });
@@ -104,6 +105,8 @@ export interface KeelConfig {
     limits: { maxBodyBytes: number; maxBatchRows: number; timeoutMs: number };
     /** Micro-batching wait for single rows, ms (0 = the next event-loop turn). */
     batchWaitMs: number;
+    /** Rows per micro-batched onnxruntime run at most (`KEEL_MICRO_BATCH_ROWS`). */
+    microBatchRows: number;
     logLevel: string;
   };
 }
@@ -156,6 +159,7 @@ export function loadConfig(source: ConfigSource = { env: process.env, cwd: proce
       id: env.KEEL_GATEWAY_ID,
       limits: { maxBodyBytes: env.KEEL_MAX_BODY_BYTES, maxBatchRows: env.KEEL_MAX_BATCH_ROWS, timeoutMs: env.KEEL_PREDICT_TIMEOUT_MS },
       batchWaitMs: env.KEEL_BATCH_WAIT_MS,
+      microBatchRows: env.KEEL_MICRO_BATCH_ROWS,
       logLevel: env.KEEL_LOG_LEVEL,
     },
   };

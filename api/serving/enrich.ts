@@ -88,36 +88,44 @@ export function entityUnitId(entity: Readonly<Record<string, unknown>>): string 
 }
 
 /** Every row with the model's features filled (see the module comment). */
-export async function prepareRows(deps: EnrichDeps, model: ServedModel, rows: readonly RowRequest[]): Promise<PreparedRow[]> {
+export function prepareRows(deps: EnrichDeps, model: ServedModel, rows: readonly RowRequest[]): PreparedRow[] | Promise<PreparedRow[]> {
   const plan = inputPlan(model, deps.onDemand);
   let entityRows: number[] | undefined;
   for (let i = 0; i < rows.length; i++) if (rows[i]!.entity) (entityRows ??= []).push(i);
-  const online = entityRows ? await readOnline(deps, model, plan, entityRows.map((i) => rows[i]!)) : undefined;
-  const onlineByRow = entityRows ? new Map(entityRows.map((row, j) => [row, j])) : undefined;
-  return rows.map((row, i) => {
-    const where = row.label;
-    const features = row.features ?? {};
-    const j = onlineByRow?.get(i);
-    let values: Record<string, CellValue | undefined>;
-    let statuses: Record<string, OnlineFeatureStatus> | undefined;
-    if (j === undefined) {
-      // The common case, every feature sent and fine, in one pass; else the checks that say what is wrong.
-      if (!sendsExactly(features, plan)) {
-        checkScalars(features, where);
-        checkFeatureNames(features, plan.allowed, plan.required, where);
-      }
-      if (plan.onDemand.length === 0) return { values: pick(model.featureNames, features as Record<string, CellValue>) };
-      values = { ...(features as Record<string, CellValue>) };
-    } else {
-      checkScalars(features, where);
-      const read = online!;
-      checkFeatureNames(features, plan.allowed, read.requiredBesidesOnline, where);
-      values = { ...read.rows[j]!.values, ...(features as Record<string, CellValue>) };
-      statuses = read.rows[j]!.statuses;
-    }
-    const used = pick(model.featureNames, plan.onDemand.length ? computeOnDemandRow(values, plan.onDemand) : (values as Record<string, CellValue>));
-    return statuses ? { values: used, statuses } : { values: used };
+  // Rows that carry all their features are prepared at once: no promise, no extra turn of the loop.
+  if (!entityRows) return rows.map((row) => prepareRow(model, plan, row));
+  const withEntity = entityRows;
+  return readOnline(deps, model, plan, withEntity.map((i) => rows[i]!)).then((online) => {
+    const onlineByRow = new Map(withEntity.map((row, j) => [row, j]));
+    return rows.map((row, i) => {
+      const j = onlineByRow.get(i);
+      return prepareRow(model, plan, row, j === undefined ? undefined : { read: online, j });
+    });
   });
+}
+
+function prepareRow(model: ServedModel, plan: InputPlan, row: RowRequest, online?: { read: OnlineRead; j: number }): PreparedRow {
+  const where = row.label;
+  const features = row.features ?? {};
+  let values: Record<string, CellValue | undefined>;
+  let statuses: Record<string, OnlineFeatureStatus> | undefined;
+  if (online === undefined) {
+    // The common case, every feature sent and fine, in one pass; else the checks that say what is wrong.
+    if (!sendsExactly(features, plan)) {
+      checkScalars(features, where);
+      checkFeatureNames(features, plan.allowed, plan.required, where);
+    }
+    if (plan.onDemand.length === 0) return { values: pick(model.featureNames, features as Record<string, CellValue>) };
+    values = { ...(features as Record<string, CellValue>) };
+  } else {
+    checkScalars(features, where);
+    const { read, j } = online;
+    checkFeatureNames(features, plan.allowed, read.requiredBesidesOnline, where);
+    values = { ...read.rows[j]!.values, ...(features as Record<string, CellValue>) };
+    statuses = read.rows[j]!.statuses;
+  }
+  const used = pick(model.featureNames, plan.onDemand.length ? computeOnDemandRow(values, plan.onDemand) : (values as Record<string, CellValue>));
+  return statuses ? { values: used, statuses } : { values: used };
 }
 
 /** True when `features` holds exactly the plan's names, each a scalar (null, text, boolean, finite number). */
@@ -191,6 +199,8 @@ function onlinePlan(model: ServedModel, plan: InputPlan, definitions: FeatureDef
   onlinePlans.set(model, { definitions, plan: result });
   return result;
 }
+
+type OnlineRead = Awaited<ReturnType<typeof readOnline>>;
 
 async function readOnline(deps: EnrichDeps, model: ServedModel, plan: InputPlan, rows: RowRequest[]) {
   if (!deps.db) throw new ServingError(503, 'OnlineStoreUnavailable', 'this gateway has no online store; send features instead of entity');

@@ -127,7 +127,8 @@ export function createPredictor(deps: PredictorDeps): Predictor {
     for (const { target, indexes } of groups) {
       const served = servedModelOf(snapshot, input.model, target);
       const requests = indexes.length === input.rows.length ? input.rows : indexes.map((i) => input.rows[i]!);
-      const rows = await prepareRows(deps.enrich, served, requests);
+      const ready = prepareRows(deps.enrich, served, requests);
+      const rows = Array.isArray(ready) ? ready : await ready;
       const probabilities = await score(served, rows, requests);
       for (let j = 0; j < rows.length; j++) prepared[indexes[j]!] = rows[j]!;
       scored.push({ target, served, indexes, probabilities });

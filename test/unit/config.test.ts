@@ -23,6 +23,7 @@ describe('loadConfig', () => {
       id: undefined,
       limits: { maxBodyBytes: 1048576, maxBatchRows: 1000, timeoutMs: 5000 },
       batchWaitMs: 0,
+      microBatchRows: 256,
       logLevel: 'info',
     });
   });
@@ -52,9 +53,25 @@ describe('loadConfig', () => {
     assert.equal(load({ KEEL_AUTH: 'open-loopback', DATABASE_URL: 'postgres://u:p@db:5432/keel' }).gateway.auth, 'open-loopback');
   });
 
-  it('reads the gateway limits, batching wait, id and log level', () => {
-    const gateway = load({ KEEL_MAX_BODY_BYTES: '2048', KEEL_MAX_BATCH_ROWS: '10', KEEL_PREDICT_TIMEOUT_MS: '250', KEEL_BATCH_WAIT_MS: '1', KEEL_GATEWAY_ID: 'gw-a', KEEL_LOG_LEVEL: 'debug' }).gateway;
-    assert.deepEqual([gateway.limits, gateway.batchWaitMs, gateway.id, gateway.logLevel], [{ maxBodyBytes: 2048, maxBatchRows: 10, timeoutMs: 250 }, 1, 'gw-a', 'debug']);
+  it('reads the gateway limits, batching, id and log level', () => {
+    const gateway = load({
+      KEEL_MAX_BODY_BYTES: '2048',
+      KEEL_MAX_BATCH_ROWS: '10',
+      KEEL_PREDICT_TIMEOUT_MS: '250',
+      KEEL_BATCH_WAIT_MS: '1',
+      KEEL_MICRO_BATCH_ROWS: '16',
+      KEEL_GATEWAY_ID: 'gw-a',
+      KEEL_LOG_LEVEL: 'debug',
+    }).gateway;
+    assert.deepEqual(
+      [gateway.limits, gateway.batchWaitMs, gateway.microBatchRows, gateway.id, gateway.logLevel],
+      [{ maxBodyBytes: 2048, maxBatchRows: 10, timeoutMs: 250 }, 1, 16, 'gw-a', 'debug'],
+    );
+  });
+
+  it('refuses a micro-batch size that is not a positive whole number, naming it', () => {
+    assert.throws(() => load({ KEEL_MICRO_BATCH_ROWS: '0' }), /KEEL_MICRO_BATCH_ROWS/);
+    assert.throws(() => load({ KEEL_MICRO_BATCH_ROWS: 'many' }), /KEEL_MICRO_BATCH_ROWS/);
   });
 
   it('resolves a relative file:// artifact root against the working folder', () => {
