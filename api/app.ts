@@ -18,6 +18,7 @@ import { routingRoutes } from './routes/routing.js';
 import type { PredictionRouteDeps, ServingLimits } from './serving/http.js';
 import { bodySizeLimit, DEFAULT_SERVING_LIMITS, errorResponse } from './serving/http.js';
 import type { Predictor, TargetPicker } from './serving/predictor.js';
+import { createOnlineReader } from './serving/online-reads.js';
 import { createPredictor } from './serving/predictor.js';
 import type { PredictionRecord, ServingSnapshot } from './serving/types.js';
 
@@ -102,7 +103,8 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   if (deps.serving) {
     const serving = deps.serving;
     const limits: GatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...serving.limits };
-    const enrich = { db: serving.db, onDemand: onDemandRegistry(serving.onDemand ?? []) };
+    // Concurrent {entity} requests share one online-store query per turn of the event loop.
+    const enrich = { db: serving.db, onDemand: onDemandRegistry(serving.onDemand ?? []), reader: serving.db && createOnlineReader(serving.db) };
     const predictor = createPredictor({
       serving: serving.state,
       picker: serving.picker,

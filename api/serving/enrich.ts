@@ -20,6 +20,7 @@ import type { Db } from '../../stores/db.js';
 import type { OnlineFeatureStatus } from '../../stores/features/online.js';
 import { cachedFeatureDefinitions, getOnlineFeatures } from '../../stores/features/online.js';
 import { checkFeatureNames } from './encode-request.js';
+import type { OnlineReader } from './online-reads.js';
 import { ServingError } from './serving-errors.js';
 import type { ServedModel } from './types.js';
 
@@ -31,6 +32,8 @@ export interface EnrichDeps {
   /** How long feature definitions read from the registry are reused, ms; default 5 000. */
   definitionsCacheMs?: number;
   now?: () => Date;
+  /** Coalesces the reads of concurrent requests (online-reads.ts); without it each request reads alone. */
+  reader?: OnlineReader;
 }
 
 export interface RowRequest {
@@ -216,7 +219,10 @@ async function readOnline(deps: EnrichDeps, model: ServedModel, plan: InputPlan,
   });
   let result;
   try {
-    result = await getOnlineFeatures(deps.db, { features: online.refs, entities: rows.map((r) => r.entity!), definitions, now: deps.now?.() });
+    const entities = rows.map((r) => r.entity!);
+    result = deps.reader
+      ? { rows: await deps.reader.read({ features: online.refs, entities, definitions }) }
+      : await getOnlineFeatures(deps.db, { features: online.refs, entities, definitions, now: deps.now?.() });
   } catch (error) {
     // The store names the entity by its index in this read; name it as the caller sent it.
     if (error instanceof InvalidInput && error.field?.startsWith('entities[')) {
