@@ -146,7 +146,7 @@ export function createPredictor(deps: PredictorDeps): Predictor {
         // Answered rows are live records, also when an admin pinned a shadow variant.
         deps.log.append(record(rowIds[i]!, served, target, 'live', prepared[i]!.values, { prediction, probability }, latencyMs, ts));
       }
-      deps.metrics.predictions.inc({ model: input.model, version: versionLabel(served.version), variant: target.variant }, indexes.length);
+      deps.metrics.predictions.inc({ model: input.model, version: String(served.version), variant: target.variant }, indexes.length);
     }
     deps.metrics.latency.observe({ model: input.model, protocol: input.protocol }, latencyMs / 1000);
 
@@ -209,14 +209,8 @@ function targetOf(input: PredictInput, row: RowRequest, routing: ModelRouting, p
   return pinned ?? picker.pickLiveTarget(routing, row.entity ? entityUnitId(row.entity) : input.requestId);
 }
 
-/** Version numbers as metric label text, made once per version rather than per request. */
-const versionLabels: string[] = [];
-function versionLabel(version: number): string {
-  return (versionLabels[version] ??= String(version));
-}
-
 async function score(served: ServedModel, rows: PreparedRow[], requests: readonly RowRequest[]): Promise<Float64Array> {
-  const values = rows.length === 1 ? [rows[0]!.values] : rows.map((r) => r.values);
+  const values = rows.map((r) => r.values);
   const labelled = requests.some(hasLabel);
   const encoded = encodeFeatureRows(values, served.featureSpec, {
     allowMissing: modelHandlesMissing(served.signature.kind),
