@@ -20,30 +20,26 @@
  * Database: DATABASE_URL, else the configured (embedded) one; the bench works in its own database
  * `keel_bench_gateway`, recreated each run.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { GATEWAY_NODE_FLAGS } from '../api/node-flags.js';
 import { tableToCsv } from '../lib/data/csv.js';
 import { loadConfig } from '../lib/config.js';
 import { openArtifactStore } from '../stores/artifacts/index.js';
 import { createDb } from '../stores/db.js';
 import { migrate } from '../stores/migrate.js';
-import { setRoutes } from '../stores/routes.js';
 import { freePort } from '../infra/local/ports.js';
-import { syntheticChurnTable } from '../test/helpers/training-data.js';
-import { registerChurnFeatureModel, registerServedModel } from '../test/helpers/served-models.js';
+import { registerChurnFeatureModel } from '../test/helpers/served-models.js';
+import { type Figures, isolatePostgres, LOAD_CPU, need, recreateDatabase, registerAbModels, SERVER_CPU, startPinned, stop, wrk } from './gateway/harness.js';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(BENCH_DIR, '..');
 const RESULTS = path.join(BENCH_DIR, 'results');
 const DATABASE = 'keel_bench_gateway';
-const SERVER_CPU = '0';
-const LOAD_CPU = '1';
 
 const { values: args } = parseArgs({
   options: {
@@ -61,150 +57,8 @@ const PROFILE_FLAGS = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 
-interface Figures {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  requests: number;
-  non2xx: number;
-}
-
 function log(message: string): void {
   console.log(`[bench:gateway] ${message}`);
-}
-
-function need(binary: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${binary}`]).status === 0;
-}
-
-async function recreateDatabase(baseUrl: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${DATABASE}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(baseUrl);
-  url.pathname = `/${DATABASE}`;
-  return url.toString();
-}
-
-/** Starts `command` pinned to the server CPU and waits until `probeUrl` answers 200. */
-async function startPinned(name: string, command: string[], env: NodeJS.ProcessEnv, probeUrl: string): Promise<ChildProcess> {
-  const child = spawn('taskset', ['-c', SERVER_CPU, ...command], { cwd: REPO, env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000);
-  });
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${stderr}`);
-    const ok = await fetch(probeUrl, { method: probeUrl.includes('/predict') ? 'POST' : 'GET', body: probeUrl.includes('/predict') ? '{}' : undefined })
-      .then((r) => r.status < 500)
-      .catch(() => false);
-    if (ok) return child;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`${name} did not become ready: ${stderr}`);
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** `/proc/<pid>/stat` fields after the command name: [state, ppid, …]; undefined when unreadable. */
-function procStat(pid: number): string[] | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Moves a Postgres running on this machine (the postmaster and every process it forked, and so
- * every backend it forks later) onto the load generator's CPU at low priority, and returns how to
- * put it back. The prediction log makes Postgres busy (about a fifth of a core at 10 000
- * predictions/s); left to the scheduler it lands on the gateway's core half of the time and the
- * figures then measure the database as much as the gateway. Nothing happens for a remote database
- * or one whose processes this user may not change (the run then says so).
- */
-async function isolatePostgres(db: ReturnType<typeof createDb>): Promise<() => void> {
-  const { rows } = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-  const postmaster = Number(procStat(rows[0]!.pid)?.[1]);
-  const postmasterStat = Number.isInteger(postmaster) ? procStat(postmaster) : undefined;
-  if (!postmasterStat) {
-    log('Postgres is not a process of this machine: left where it runs');
-    return () => undefined;
-  }
-  const family = () => [
-    postmaster,
-    ...readdirSync('/proc')
-      .filter((name) => /^\d+$/.test(name))
-      .map(Number)
-      .filter((pid) => procStat(pid)?.[1] === String(postmaster)),
-  ];
-  const affinity = /: (\S+)\s*$/.exec(spawnSync('taskset', ['-cp', String(postmaster)], { encoding: 'utf8' }).stdout)?.[1];
-  const nice = postmasterStat[16] ?? '0';
-  const apply = (cpus: string, priority: string) => {
-    let ok = true;
-    for (const pid of family()) {
-      ok = spawnSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' }).status === 0 && ok;
-      ok = spawnSync('renice', ['-n', priority, '-p', String(pid)], { stdio: 'ignore' }).status === 0 && ok;
-    }
-    return ok;
-  };
-  if (!affinity || !apply(LOAD_CPU, '10')) {
-    log('could not move Postgres to the load CPU (not permitted?): it shares the CPUs with the gateway');
-    if (affinity) apply(affinity, nice);
-    return () => undefined;
-  }
-  log(`Postgres (postmaster ${postmaster}) runs on CPU ${LOAD_CPU} at nice 10 for the run; CPU ${SERVER_CPU} is the gateway's alone`);
-  return () => {
-    apply(affinity, nice);
-  };
-}
-
-function toMs(text: string): number {
-  const match = /^([\d.]+)(us|ms|s)$/.exec(text.trim());
-  if (!match) throw new Error(`cannot read wrk latency ${text}`);
-  const value = Number(match[1]);
-  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
-}
-
-/** One wrk run pinned to the load CPU: `seconds` measured after a 3 s warm-up run. */
-function wrk(url: string, bodies: string[], seconds: number): Figures {
-  const bodiesFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'keel-bench-')), 'bodies.jsonl');
-  writeFileSync(bodiesFile, bodies.join('\n') + '\n');
-  const target = new URL(url);
-  const env = { ...process.env, BODIES: bodiesFile, BENCH_PATH: target.pathname + target.search };
-  const run = (duration: number) => {
-    const result = spawnSync(
-      'taskset',
-      ['-c', LOAD_CPU, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${duration}s`, '--latency', '-s', path.join(BENCH_DIR, 'gateway', 'requests.lua'), target.origin],
-      { env, encoding: 'utf8' },
-    );
-    if (result.status !== 0) throw new Error(`wrk failed: ${result.stderr}`);
-    return result.stdout;
-  };
-  run(3);
-  const out = run(seconds);
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const p50 = /\s50%\s+(\S+)/.exec(out)?.[1];
-  const p99 = /\s99%\s+(\S+)/.exec(out)?.[1];
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  if (!p50 || !p99 || !Number.isFinite(rps)) throw new Error(`cannot read wrk output:\n${out}`);
-  return { rps: Math.round(rps), p50Ms: toMs(p50), p99Ms: toMs(p99), requests, non2xx };
 }
 
 function show(name: string, f: Figures | null): void {
@@ -218,32 +72,17 @@ async function main(): Promise<void> {
   }
   if (os.cpus().length < 2) log('fewer than 2 CPUs: server and load generator share one');
   const config = loadConfig();
-  const url = await recreateDatabase(process.env.DATABASE_URL ?? config.database.url);
+  const url = await recreateDatabase(process.env.DATABASE_URL ?? config.database.url, DATABASE);
   await migrate(url);
   const db = createDb({ url });
   const artifactsDir = mkdtempSync(path.join(os.tmpdir(), 'keel-bench-gateway-'));
   const artifacts = openArtifactStore({ uri: `file://${artifactsDir}`, region: 'us-east-1' });
 
   log('training the models (gbdt 100 trees + logreg; churn example gbdt 100 trees on online features)');
-  const table = syntheticChurnTable({ rows: 5_000, seed: 7 });
-  const gbdt = await registerServedModel({ db, artifacts }, { model: 'churn_ab', trainer: 'gbdt', params: { maxIter: 100 }, table });
-  const logreg = await registerServedModel({ db, artifacts }, { model: 'churn_ab', trainer: 'logreg', table });
-  await setRoutes(
-    db,
-    'churn_ab',
-    [
-      { version: gbdt.version, weight: 0.9, mode: 'live', variant: 'control' },
-      { version: logreg.version, weight: 0.1, mode: 'live', variant: 'candidate' },
-    ],
-    { updatedBy: 'bench' },
-  );
+  const { table, gbdt, logreg, featureBodies } = await registerAbModels({ db, artifacts });
   const enriched = await registerChurnFeatureModel({ db, artifacts }, { model: 'churn_online', params: { maxIter: 100 }, labelRows: 20_000, aliases: ['champion'] });
 
   // Request bodies: rows of the synthetic table / random customers of the example.
-  const featureBodies = Array.from({ length: 1_000 }, (_, i) => {
-    const row = Object.fromEntries(gbdt.featureNames.map((name) => [name, cell(table, name, i)]));
-    return JSON.stringify({ features: row });
-  });
   const entityBodies = Array.from({ length: 1_000 }, (_, i) =>
     JSON.stringify({ entity: { customer_id: enriched.customerIds[(i * 7919) % enriched.customerIds.length] } }),
   );
@@ -261,7 +100,7 @@ async function main(): Promise<void> {
     const port = await freePort();
     const child = await startPinned('bare hono', [process.execPath, ...GATEWAY_NODE_FLAGS, '--import', 'tsx', path.join(BENCH_DIR, 'gateway', 'bare-hono.ts')], { ...process.env, PORT: String(port) }, `http://127.0.0.1:${port}/v1/models/x/predict`);
     try {
-      results.bare = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS);
+      results.bare = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS, CONNECTIONS);
     } finally {
       await stop(child);
     }
@@ -274,7 +113,7 @@ async function main(): Promise<void> {
     const env = { ...process.env, PORT: String(port), DATABASE_URL: url, KEEL_ARTIFACTS: `file://${artifactsDir}`, MODEL: 'churn_ab', VERSIONS: `${gbdt.version},${logreg.version}` };
     const child = await startPinned('bare hono + onnxruntime', [process.execPath, ...GATEWAY_NODE_FLAGS, '--import', 'tsx', path.join(BENCH_DIR, 'gateway', 'bare-onnx.ts')], env, `http://127.0.0.1:${port}/v1/models/x/predict`);
     try {
-      results.bareOnnx = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS);
+      results.bareOnnx = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS, CONNECTIONS);
     } finally {
       await stop(child);
     }
@@ -296,15 +135,15 @@ async function main(): Promise<void> {
     };
     // The gateway as `keel up` runs it, with its V8 flags.
     const child = await startPinned('gateway', [process.execPath, ...GATEWAY_NODE_FLAGS, ...PROFILE_FLAGS, path.join(REPO, 'bin', 'keel.js'), 'gateway'], env, `http://127.0.0.1:${port}/readyz`);
-    const restorePostgres = await isolatePostgres(db);
+    const restorePostgres = await isolatePostgres(db, log);
     try {
       const before = await countPredictions(db);
       if (runs('keel')) {
-        results.keel = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS);
+        results.keel = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS, CONNECTIONS);
         show('keel', results.keel);
       }
       if (runs('keelEnriched')) {
-        results.keelEnriched = wrk(`http://127.0.0.1:${port}/v1/models/churn_online/predict`, entityBodies, SECONDS);
+        results.keelEnriched = wrk(`http://127.0.0.1:${port}/v1/models/churn_online/predict`, entityBodies, SECONDS, CONNECTIONS);
         show('keelEnriched', results.keelEnriched);
       }
       await stop(child);
@@ -325,7 +164,7 @@ async function main(): Promise<void> {
     writeFileSync(csv, tableToCsv(table));
     const child = await startPinned('fastapi', [python, path.join(BENCH_DIR, 'gateway', 'seed_fastapi.py'), csv, String(port)], process.env, `http://127.0.0.1:${port}/docs`);
     try {
-      results.seedDesign = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS);
+      results.seedDesign = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS, CONNECTIONS);
     } finally {
       await stop(child);
     }
@@ -355,16 +194,6 @@ async function main(): Promise<void> {
   writeFileSync(path.join(RESULTS, file), JSON.stringify(out, null, 2) + '\n');
   log(`wrote ${path.relative(REPO, path.join(RESULTS, file))}`);
   await db.end();
-}
-
-function cell(table: ReturnType<typeof syntheticChurnTable>, name: string, row: number): number | string | null {
-  const column = table.columns.find((c) => c.name === name)!;
-  if (column.type === 'category') return column.categories[column.codes[row]!] ?? null;
-  if (column.type === 'number') {
-    const value = column.values[row]!;
-    return Number.isNaN(value) ? null : value;
-  }
-  throw new Error(`unexpected column type ${column.type}`);
 }
 
 async function countPredictions(db: ReturnType<typeof createDb>): Promise<number> {

@@ -1,0 +1,115 @@
+/**
+ * `node --import tsx bench/gateway-ab.ts <checkout> <checkout>… [--rounds 4] [--seconds 6]`:
+ * scenario (b) of `npm run bench:gateway` — the 90/10 gbdt / logreg split, logging on, features in
+ * the request — against the gateway of several checkouts (e.g. a `git worktree` of an older commit
+ * and this one), interleaved round by round on the same database and models. On a shared machine
+ * requests/s drift by ±25 % over minutes, so two single runs cannot tell a 10 % change; alternating
+ * checkouts and reading the gateway's own CPU time per request (from /proc) can.
+ * `<checkout>:NAME` sets the environment variable NAME=1 for that gateway (e.g. to compare a
+ * setting). Prints each round and the medians; writes bench/results/gateway-ab.json.
+ * Database: DATABASE_URL, else the configured one; works in its own database `keel_bench_gateway_ab`.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { GATEWAY_NODE_FLAGS } from '../api/node-flags.js';
+import { freePort } from '../infra/local/ports.js';
+import { loadConfig } from '../lib/config.js';
+import { openArtifactStore } from '../stores/artifacts/index.js';
+import { createDb } from '../stores/db.js';
+import { migrate } from '../stores/migrate.js';
+import { isolatePostgres, need, procStat, recreateDatabase, registerAbModels, startPinned, stop, wrk } from './gateway/harness.js';
+
+const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { rounds: { type: 'string', default: '4' }, seconds: { type: 'string', default: '6' }, connections: { type: 'string', default: '50' } },
+});
+const log = (message: string) => console.log(`[bench:gateway-ab] ${message}`);
+
+interface Round {
+  checkout: string;
+  round: number;
+  rps: number;
+  p99Ms: number;
+  cpuUsPerRequest: number;
+}
+
+/** User + system CPU time of a process, in ms (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const stat = procStat(pid);
+  if (!stat) throw new Error(`process ${pid} is gone`);
+  return (Number(stat[11]) + Number(stat[12])) * 10;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  if (positionals.length === 0) throw new Error('name at least one checkout, e.g. bench/gateway-ab.ts /tmp/keel-old .');
+  for (const binary of ['wrk', 'taskset']) if (!need(binary)) throw new Error(`${binary} is needed`);
+  const checkouts = positionals.map((spec) => {
+    const [dir, flag] = spec.split(':');
+    return { label: spec, dir: path.resolve(dir!), flag };
+  });
+  const url = await recreateDatabase(process.env.DATABASE_URL ?? loadConfig().database.url, 'keel_bench_gateway_ab');
+  await migrate(url);
+  const db = createDb({ url });
+  const artifactsDir = mkdtempSync(path.join(os.tmpdir(), 'keel-bench-ab-'));
+  const artifacts = openArtifactStore({ uri: `file://${artifactsDir}`, region: 'us-east-1' });
+  log('training the models (gbdt 100 trees + logreg)');
+  const { featureBodies } = await registerAbModels({ db, artifacts });
+  const restorePostgres = await isolatePostgres(db, log);
+  const rounds: Round[] = [];
+  try {
+    for (let round = 0; round < Number(args.rounds); round++) {
+      for (const checkout of checkouts) {
+        const port = await freePort();
+        const env = {
+          ...process.env,
+          ...(checkout.flag ? { [checkout.flag]: '1' } : {}),
+          DATABASE_URL: url,
+          KEEL_ARTIFACTS: `file://${artifactsDir}`,
+          PORT: String(port),
+          KEEL_HOST: '127.0.0.1',
+          KEEL_AUTH: 'open-loopback',
+          KEEL_HOME: mkdtempSync(path.join(os.tmpdir(), 'keel-bench-ab-home-')),
+          NODE_ENV: 'production',
+        };
+        const command = [process.execPath, ...GATEWAY_NODE_FLAGS, path.join(checkout.dir, 'bin', 'keel.js'), 'gateway'];
+        const child = await startPinned(checkout.label, command, env, `http://127.0.0.1:${port}/readyz`, checkout.dir);
+        try {
+          let before = 0;
+          const figures = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, Number(args.seconds), Number(args.connections), () => {
+            before = cpuMs(child.pid!); // after wrk's warm-up run
+          });
+          const spent = cpuMs(child.pid!) - before;
+          const result = { checkout: checkout.label, round, rps: figures.rps, p99Ms: figures.p99Ms, cpuUsPerRequest: Math.round((spent * 10_000) / figures.requests) / 10 };
+          rounds.push(result);
+          log(`round ${round} ${checkout.label}: ${result.rps} req/s, p99 ${result.p99Ms} ms, ${result.cpuUsPerRequest} µs CPU per request`);
+        } finally {
+          await stop(child);
+        }
+      }
+    }
+  } finally {
+    restorePostgres();
+    await db.end();
+  }
+  const summary = checkouts.map(({ label }) => {
+    const mine = rounds.filter((r) => r.checkout === label);
+    return { checkout: label, medianRps: median(mine.map((r) => r.rps)), medianCpuUsPerRequest: median(mine.map((r) => r.cpuUsPerRequest)) };
+  });
+  for (const s of summary) log(`${s.checkout}: median ${s.medianRps} req/s, ${s.medianCpuUsPerRequest} µs CPU per request`);
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(path.join(RESULTS, 'gateway-ab.json'), `${JSON.stringify({ at: new Date().toISOString(), seconds: Number(args.seconds), summary, rounds }, null, 2)}\n`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
