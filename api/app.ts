@@ -65,7 +65,7 @@ export interface GatewayDeps {
   readiness: ReadinessCheck[];
   metrics?: Registry;
   logError?: (error: unknown) => void;
-  /** Request logs (JSON, with the request id): debug level per request, errors always. */
+  /** Error logs (JSON, with the request id); per-request logs come from `logRequests` around the app's fetch. */
   logger?: Logger;
   /** The registry and pipeline endpoints need Postgres and (to start runs) Temporal. */
   registry?: PipelineRouteDeps;
@@ -77,15 +77,12 @@ export interface GatewayApp extends Hono {
   predictor?: Predictor;
 }
 
-const PREDICTION_PATHS = ['/v1/models/:name/predict', '/v2/models/*', '/invocations', '/v1/feedback'];
-
 /** The gateway as a Hono app, with no socket: tests call `app.request()` directly. */
 export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   const registry = deps.metrics ?? createMetricsRegistry();
   const logError = deps.logError ?? ((error: unknown) => (deps.logger ? deps.logger.error({ err: error }, 'unhandled error') : console.error(error)));
   const metrics = createGatewayMetrics(registry, { logQueueDepth: deps.serving?.log.depth ? () => deps.serving!.log.depth!() : undefined });
   const app: GatewayApp = new Hono();
-  if (deps.logger) app.use('*', requestLogger(deps.logger));
   const checks = [...deps.readiness];
   if (deps.serving) {
     const { state } = deps.serving;
@@ -125,7 +122,9 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
       metrics.errors.inc({ code: 'PayloadTooLarge' });
       return sendError(c, 413, 'PayloadTooLarge', `the request body is larger than ${limits.maxBodyBytes} bytes`);
     });
-    for (const path of PREDICTION_PATHS) app.use(path, limit);
+    // The prediction endpoints run the limit inside their one handler (`refusal`); feedback keeps it as middleware.
+    routeDeps.bodyLimit = limit;
+    app.use('/v1/feedback', limit);
     const guard = serving.auth?.guard;
     app.route('/', predictRoutes({ ...routeDeps, guard }));
     app.route('/', oipRoutes({ ...routeDeps, guard, serving: serving.state, enrich }));
@@ -147,24 +146,26 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
 }
 
 /**
- * One JSON line per request at debug level (method, path, status, ms, request id), and at warn for
- * 5xx answers. Off the hot path unless debug is on: at info level nothing is built per request.
+ * The app's fetch with request logs: one JSON line per request at debug level (method, path,
+ * status, ms, request id), and at warn for 5xx answers. A wrapper around `fetch` rather than a
+ * `*` middleware: a middleware layer puts every route through Hono's compose step, which cost
+ * more than the rest of the logging (see `refusal` in serving/http.ts). At info level nothing is
+ * built per request.
  */
-function requestLogger(logger: Logger): MiddlewareHandler {
-  return async (c, next) => {
+export function logRequests(app: Hono, logger: Logger): typeof app.fetch {
+  return async (request, env, executionCtx) => {
     const started = performance.now();
-    await next();
-    const status = c.res.status;
-    const debug = logger.isLevelEnabled('debug');
-    if (!debug && status < 500) return;
+    const res = await app.fetch(request, env, executionCtx);
+    if (res.status < 500 && !logger.isLevelEnabled('debug')) return res;
     const entry = {
-      requestId: c.res.headers.get('x-request-id') ?? c.req.header('x-request-id'),
-      method: c.req.method,
-      path: c.req.path,
-      status,
+      requestId: res.headers.get('x-request-id') ?? request.headers.get('x-request-id'),
+      method: request.method,
+      path: new URL(request.url).pathname,
+      status: res.status,
       ms: Math.round((performance.now() - started) * 1000) / 1000,
     };
-    if (status >= 500) logger.warn(entry, 'request failed');
+    if (res.status >= 500) logger.warn(entry, 'request failed');
     else logger.debug(entry, 'request');
+    return res;
   };
 }

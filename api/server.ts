@@ -10,7 +10,7 @@ import type { OnDemandFeature } from '../lib/features/on-demand.js';
 import { openArtifactStore, type ArtifactStore } from '../stores/artifacts/index.js';
 import { createDb, type Db } from '../stores/db.js';
 import { connectTemporalClient } from '../stores/temporal.js';
-import { createGatewayApp, type GatewayLimits, type ServingDeps } from './app.js';
+import { createGatewayApp, logRequests, type GatewayLimits, type ServingDeps } from './app.js';
 import { createAuth, hasRole, principalOf } from './auth.js';
 import { startPredictionLog } from './serving/prediction-log.js';
 import { pickExplicitVariant, pickLiveTarget } from './serving/routing.js';
@@ -75,7 +75,7 @@ export async function startGateway(config: KeelConfig, options: GatewayOptions =
   });
   const { host, port } = config.gateway;
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s as Server)) as Server;
+    const s = serve({ fetch: logRequests(app, logger), hostname: host, port }, () => resolve(s as Server)) as Server;
     s.once('error', reject);
   });
   logger.info({ host, port, auth: config.gateway.auth }, 'gateway listening');

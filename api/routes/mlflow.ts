@@ -15,7 +15,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { InvalidInput } from '../../lib/errors.js';
 import type { PredictionRouteDeps } from '../serving/http.js';
-import { answer, errorResponse, parseBody, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { answer, errorResponse, parseBody, refusal, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
 import { primaryModel } from '../serving/predictor.js';
 import type { MlflowRequest } from '../serving/request-schemas.js';
 import { MLFLOW_LAYOUTS } from '../serving/request-schemas.js';
@@ -77,8 +77,10 @@ export function parseMlflowBody(body: unknown): MlflowRequest {
 
 export function mlflowRoutes(deps: MlflowRoutesDeps) {
   const app = new Hono();
-  const guard: MiddlewareHandler = deps.guard ?? (async (_c, next) => next());
-  app.post('/invocations', guard, async (c) => {
+  const checks = [deps.bodyLimit, deps.guard];
+  app.post('/invocations', async (c) => {
+    const refused = await refusal(c, checks);
+    if (refused) return refused;
     let requestId: string | undefined;
     try {
       const snapshot = deps.serving.current();

@@ -21,7 +21,7 @@ import { InvalidInput } from '../../lib/errors.js';
 import type { EnrichDeps, RowRequest } from '../serving/enrich.js';
 import { inputPlan } from '../serving/enrich.js';
 import type { PredictionRouteDeps } from '../serving/http.js';
-import { answer, errorResponse, parseBody, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { answer, errorResponse, parseBody, refusal, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
 import { primaryModel, resolveRouting } from '../serving/predictor.js';
 import type { OipInput } from '../serving/request-schemas.js';
 import { oipInferRequestSchema } from '../serving/request-schemas.js';
@@ -138,14 +138,16 @@ function flatValues(input: OipInput, expected: number): unknown[] {
 
 export function oipRoutes(deps: OipRoutesDeps) {
   const app = new Hono();
-  const guard: MiddlewareHandler = deps.guard ?? (async (_c, next) => next());
+  const checks = [deps.bodyLimit, deps.guard];
   app.get('/v2/health/live', (c) => c.json({ live: true }));
   app.get('/v2/health/ready', (c) => {
     const ready = deps.serving.ready();
     return c.json({ ready }, ready ? 200 : 503);
   });
   app.get('/v2', (c) => c.json({ name: 'keel', version: '0.1.0', extensions: [] }));
-  app.get('/v2/models/:name', guard, (c) => {
+  app.get('/v2/models/:name', async (c) => {
+    const refused = await refusal(c, checks);
+    if (refused) return refused;
     try {
       const snapshot = deps.serving.current();
       return c.json(metadata(primaryModel(snapshot, c.req.param('name')), deps.enrich, snapshot));
@@ -153,7 +155,9 @@ export function oipRoutes(deps: OipRoutesDeps) {
       return errorResponse(c, error, deps.metrics, deps.logError);
     }
   });
-  app.get('/v2/models/:name/ready', guard, (c) => {
+  app.get('/v2/models/:name/ready', async (c) => {
+    const refused = await refusal(c, checks);
+    if (refused) return refused;
     try {
       const model = primaryModel(deps.serving.current(), c.req.param('name'));
       return c.json({ name: model.model, ready: true });
@@ -161,7 +165,9 @@ export function oipRoutes(deps: OipRoutesDeps) {
       return errorResponse(c, error, deps.metrics, deps.logError);
     }
   });
-  app.post('/v2/models/:name/infer', guard, async (c) => {
+  app.post('/v2/models/:name/infer', async (c) => {
+    const refused = await refusal(c, checks);
+    if (refused) return refused;
     let requestId: string | undefined;
     try {
       const name = c.req.param('name');

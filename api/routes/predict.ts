@@ -13,7 +13,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { RowRequest } from '../serving/enrich.js';
 import type { PredictionRouteDeps } from '../serving/http.js';
-import { answer, errorResponse, parseBody, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { answer, errorResponse, parseBody, refusal, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
 import { oneRowFeatures, predictRequestSchema } from '../serving/request-schemas.js';
 
 export interface PredictRoutesDeps extends PredictionRouteDeps {
@@ -36,8 +36,10 @@ export function instanceRow(instance: Readonly<Record<string, unknown>>, label: 
 
 export function predictRoutes(deps: PredictRoutesDeps) {
   const app = new Hono();
-  const guard: MiddlewareHandler = deps.guard ?? (async (_c, next) => next());
-  app.post('/v1/models/:name/predict', guard, async (c) => {
+  const checks = [deps.bodyLimit, deps.guard];
+  app.post('/v1/models/:name/predict', async (c) => {
+    const refused = await refusal(c, checks);
+    if (refused) return refused;
     let requestId: string | undefined;
     try {
       const json = await readJsonBody(c);
