@@ -111,19 +111,19 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
       logShadowError: (error, context) => deps.logger?.warn({ err: error, ...context }, 'shadow scoring failed'),
     });
     app.predictor = predictor;
+    const limit = bodySizeLimit(limits.maxBodyBytes, (c) => {
+      metrics.errors.inc({ code: 'PayloadTooLarge' });
+      return sendError(c, 413, 'PayloadTooLarge', `the request body is larger than ${limits.maxBodyBytes} bytes`);
+    });
     const routeDeps: PredictionRouteDeps = {
       predictor,
       metrics,
       limits,
       canUseVariantHeader: serving.auth?.canUseVariantHeader ?? (() => false),
       logError: (error, requestId) => (deps.logger ? deps.logger.error({ err: error, requestId }, 'prediction failed') : logError(error)),
+      // The prediction endpoints check the limit inside their one handler (`refusal`); feedback keeps it as middleware.
+      bodyLimit: limit,
     };
-    const limit = bodySizeLimit(limits.maxBodyBytes, (c) => {
-      metrics.errors.inc({ code: 'PayloadTooLarge' });
-      return sendError(c, 413, 'PayloadTooLarge', `the request body is larger than ${limits.maxBodyBytes} bytes`);
-    });
-    // The prediction endpoints run the limit inside their one handler (`refusal`); feedback keeps it as middleware.
-    routeDeps.bodyLimit = limit;
     app.use('/v1/feedback', limit);
     const guard = serving.auth?.guard;
     app.route('/', predictRoutes({ ...routeDeps, guard }));
