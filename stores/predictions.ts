@@ -52,8 +52,10 @@ export async function ensurePredictionPartitions(db: Db, days = 7, now: Date = n
     broken = error as Error;
     throw error;
   } finally {
-    client.off('error', ignore);
-    // A client that failed is destroyed rather than reused (its session may still hold the lock).
+    // A client that failed is destroyed rather than reused (its session may still hold the lock),
+    // and keeps its listener: a server shutting down sends its FATAL before the socket closes, so
+    // the dying client can still emit 'error' after the failed query, which would be uncaught.
+    if (!broken) client.off('error', ignore);
     client.release(broken);
   }
   return result;
