@@ -20,7 +20,7 @@ import { loadConfig } from '../lib/config.js';
 import { openArtifactStore } from '../stores/artifacts/index.js';
 import { createDb } from '../stores/db.js';
 import { migrate } from '../stores/migrate.js';
-import { isolatePostgres, need, procStat, recreateDatabase, registerAbModels, startPinned, stop, wrk } from './gateway/harness.js';
+import { gatewayEnv, isolatePostgres, need, procStat, recreateDatabase, registerAbModels, startPinned, stop, wrk } from './gateway/harness.js';
 
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 const { values: args, positionals } = parseArgs({
@@ -69,17 +69,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < Number(args.rounds); round++) {
       for (const checkout of checkouts) {
         const port = await freePort();
-        const env = {
-          ...process.env,
-          ...(checkout.flag ? { [checkout.flag]: '1' } : {}),
-          DATABASE_URL: url,
-          KEEL_ARTIFACTS: `file://${artifactsDir}`,
-          PORT: String(port),
-          KEEL_HOST: '127.0.0.1',
-          KEEL_AUTH: 'open-loopback',
-          KEEL_HOME: mkdtempSync(path.join(os.tmpdir(), 'keel-bench-ab-home-')),
-          NODE_ENV: 'production',
-        };
+        const env = gatewayEnv(url, artifactsDir, port, checkout.flag ? { [checkout.flag]: '1' } : {});
         const command = [process.execPath, ...GATEWAY_NODE_FLAGS, path.join(checkout.dir, 'bin', 'keel.js'), 'gateway'];
         const child = await startPinned(checkout.label, command, env, `http://127.0.0.1:${port}/readyz`, checkout.dir);
         try {

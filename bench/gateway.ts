@@ -34,7 +34,7 @@ import { createDb } from '../stores/db.js';
 import { migrate } from '../stores/migrate.js';
 import { freePort } from '../infra/local/ports.js';
 import { registerChurnFeatureModel } from '../test/helpers/served-models.js';
-import { type Figures, isolatePostgres, LOAD_CPU, need, recreateDatabase, registerAbModels, SERVER_CPU, startPinned, stop, wrk } from './gateway/harness.js';
+import { type Figures, gatewayEnv, isolatePostgres, LOAD_CPU, need, recreateDatabase, registerAbModels, SERVER_CPU, startPinned, stop, wrk } from './gateway/harness.js';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(BENCH_DIR, '..');
@@ -123,16 +123,7 @@ async function main(): Promise<void> {
   // (b) and (c): the gateway
   if (runs('keel') || runs('keelEnriched')) {
     const port = await freePort();
-    const env = {
-      ...process.env,
-      DATABASE_URL: url,
-      KEEL_ARTIFACTS: `file://${artifactsDir}`,
-      PORT: String(port),
-      KEEL_HOST: '127.0.0.1',
-      KEEL_AUTH: 'open-loopback',
-      KEEL_HOME: mkdtempSync(path.join(os.tmpdir(), 'keel-bench-home-')),
-      NODE_ENV: 'production',
-    };
+    const env = gatewayEnv(url, artifactsDir, port);
     // The gateway as `keel up` runs it, with its V8 flags.
     const child = await startPinned('gateway', [process.execPath, ...GATEWAY_NODE_FLAGS, ...PROFILE_FLAGS, path.join(REPO, 'bin', 'keel.js'), 'gateway'], env, `http://127.0.0.1:${port}/readyz`);
     const restorePostgres = await isolatePostgres(db, log);

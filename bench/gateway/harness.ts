@@ -164,6 +164,21 @@ export function wrk(url: string, bodies: string[], seconds: number, connections:
   return { rps: Math.round(rps), p50Ms: toMs(p50), p99Ms: toMs(p99), requests, non2xx };
 }
 
+/** The environment of a benchmarked `keel gateway`: its own database, artifacts and home, open on loopback. */
+export function gatewayEnv(databaseUrl: string, artifactsDir: string, port: number, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...extra,
+    DATABASE_URL: databaseUrl,
+    KEEL_ARTIFACTS: `file://${artifactsDir}`,
+    PORT: String(port),
+    KEEL_HOST: '127.0.0.1',
+    KEEL_AUTH: 'open-loopback',
+    KEEL_HOME: mkdtempSync(path.join(os.tmpdir(), 'keel-bench-home-')),
+    NODE_ENV: 'production',
+  };
+}
+
 /**
  * Scenario (b)'s models: a 100-tree gbdt (variant control, 90 %) and a logreg (candidate, 10 %)
  * of `churn_ab` on a synthetic churn table, routed; and 1 000 `{features}` bodies of its rows.
