@@ -5,8 +5,8 @@
  * and this one), interleaved round by round on the same database and models. On a shared machine
  * requests/s drift by ±25 % over minutes, so two single runs cannot tell a 10 % change; alternating
  * checkouts and reading the gateway's own CPU time per request (from /proc) can.
- * `<checkout>:NAME` sets the environment variable NAME=1 for that gateway (e.g. to compare a
- * setting). Prints each round and the medians; writes bench/results/gateway-ab.json.
+ * `<checkout>:NAME=VALUE` (or `:NAME`, meaning NAME=1) sets an environment variable for that
+ * gateway, to compare settings, e.g. `. .:KEEL_MICRO_BATCH_ROWS=16`. Prints each round and the medians; writes bench/results/gateway-ab.json.
  * Database: DATABASE_URL, else the configured one; works in its own database `keel_bench_gateway_ab`.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -53,8 +53,9 @@ async function main(): Promise<void> {
   if (positionals.length === 0) throw new Error('name at least one checkout, e.g. bench/gateway-ab.ts /tmp/keel-old .');
   for (const binary of ['wrk', 'taskset']) if (!need(binary)) throw new Error(`${binary} is needed`);
   const checkouts = positionals.map((spec) => {
-    const [dir, flag] = spec.split(':');
-    return { label: spec, dir: path.resolve(dir!), flag };
+    const [dir, setting] = spec.split(':');
+    const [name, value = '1'] = setting ? setting.split('=') : [];
+    return { label: spec, dir: path.resolve(dir!), env: name ? { [name]: value } : {} };
   });
   const url = await recreateDatabase(process.env.DATABASE_URL ?? loadConfig().database.url, 'keel_bench_gateway_ab');
   await migrate(url);
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < Number(args.rounds); round++) {
       for (const checkout of checkouts) {
         const port = await freePort();
-        const env = gatewayEnv(url, artifactsDir, port, checkout.flag ? { [checkout.flag]: '1' } : {});
+        const env = gatewayEnv(url, artifactsDir, port, checkout.env);
         const command = [process.execPath, ...GATEWAY_NODE_FLAGS, path.join(checkout.dir, 'bin', 'keel.js'), 'gateway'];
         const child = await startPinned(checkout.label, command, env, `http://127.0.0.1:${port}/readyz`, checkout.dir);
         try {
