@@ -14,3 +14,5 @@ app.post('/v1/models/:name/predict', async (c) => {
 });
 const port = Number(process.env.PORT ?? 8090);
 serve({ fetch: app.fetch, hostname: '127.0.0.1', port }, () => process.stdout.write(`bare hono listening on ${port}\n`));
+// Exit on SIGTERM (the bench's stop) so that `--cpu-prof` writes its profile.
+process.once('SIGTERM', () => process.exit(0));
