@@ -89,29 +89,48 @@ export async function insertPredictions(db: Db | DbClient, records: readonly Pre
   if (records.length === 0) return 0;
   // One JSON document for the whole batch: serialised natively by JSON.stringify, where a text[]
   // of JSON strings would go through pg's per-element array escaping (costly on the gateway's core).
-  const rows = records.map((r) => ({
-    request_id: r.requestId,
-    model: r.model,
-    version: r.version,
-    variant: r.variant,
-    mode: r.mode,
-    features: r.features,
-    output: r.output,
-    latency_ms: r.latencyMs,
-    // Epoch milliseconds: a number costs nothing to write, where toISOString is per row.
-    ts_ms: r.ts.getTime(),
-  }));
+  const rows = records.map((r) => {
+    // Features from the request's own text when Postgres reads it safely: formatting 20 numbers
+    // again is most of a record's serialisation, on the gateway's core.
+    const fromText = r.requestJson !== undefined && parsesAsJsonb(r.requestJson);
+    return {
+      request_id: r.requestId,
+      model: r.model,
+      version: r.version,
+      variant: r.variant,
+      mode: r.mode,
+      features: fromText ? undefined : r.features,
+      request_json: fromText ? r.requestJson : undefined,
+      output: r.output,
+      latency_ms: r.latencyMs,
+      // Epoch milliseconds: a number costs nothing to write, where toISOString is per row.
+      ts_ms: r.ts.getTime(),
+    };
+  });
   const result = await db.query(
     `INSERT INTO predictions (request_id, model, version, variant, mode, features, output, latency_ms, ts, gateway_id)
-     SELECT request_id, model, version, variant, mode, features, output, latency_ms, to_timestamp(ts_ms / 1000.0), $2
+     SELECT request_id, model, version, variant, mode, COALESCE(features, request_json::jsonb -> 'features'), output, latency_ms, to_timestamp(ts_ms / 1000.0), $2
        FROM jsonb_to_recordset($1::jsonb)
-         AS t (request_id text, model text, version int, variant text, mode text, features jsonb, output jsonb, latency_ms float8, ts_ms bigint)
+         AS t (request_id text, model text, version int, variant text, mode text, features jsonb, request_json text, output jsonb, latency_ms float8, ts_ms bigint)
      ON CONFLICT DO NOTHING`,
     // jsonb cannot hold U+0000: a NUL in a request's text would make the batch fail forever.
     [JSON.stringify(rows).replaceAll('\\u0000', '\\ufffd'), gatewayId],
   );
   return result.rowCount ?? 0;
 }
+
+/**
+ * Whether Postgres parses this JSON text (already parsed by JSON.parse) as jsonb: no escapes (jsonb
+ * refuses \u0000, and the batch's NUL replacement must not touch the inner text), and numbers
+ * within numeric's range (at most 16 383 digits after the point: exponents below 4 digits and a
+ * text under 8 000 characters keep every number far inside it). A text that fails this is logged
+ * from the parsed features instead, so one odd request can never make a batch fail.
+ */
+export function parsesAsJsonb(text: string): boolean {
+  return text.length <= 8_000 && !text.includes('\\') && !LONG_EXPONENT.test(text);
+}
+
+const LONG_EXPONENT = /[eE][-+]?\d{4}/;
 
 export interface StoredPrediction extends PredictionRecord {
   gatewayId: string | null;

@@ -13,7 +13,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { RowRequest } from '../serving/enrich.js';
 import type { PredictionRouteDeps } from '../serving/http.js';
-import { answer, errorResponse, parseBody, refusal, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { answer, errorResponse, parseBody, refusal, readJsonText, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
 import { oneRowFeatures, predictRequestSchema } from '../serving/request-schemas.js';
 
 export interface PredictRoutesDeps extends PredictionRouteDeps {
@@ -42,14 +42,18 @@ export function predictRoutes(deps: PredictRoutesDeps) {
     if (refused) return refused;
     let requestId: string | undefined;
     try {
-      const json = await readJsonBody(c);
-      const body = oneRowFeatures(json) ?? parseBody(predictRequestSchema, json);
+      const { text, json } = await readJsonText(c);
+      const common = oneRowFeatures(json);
+      const body = common ?? parseBody(predictRequestSchema, json);
       requestId = requestIdFor(c, body.request_id);
       const variant = await variantFor(c, deps);
       const batch = body.instances !== undefined;
       const rows: RowRequest[] = batch
         ? body.instances!.map((instance, i) => instanceRow(instance, `instances[${i}]`))
-        : [{ features: body.features, entity: body.entity }];
+        : common
+          ? // The body is `{"features": {...}}`: the log may store the features from its text.
+            [{ features: body.features, requestJson: text }]
+          : [{ features: body.features, entity: body.entity }];
       const result = await runPrediction(deps, { model: c.req.param('name'), requestId, rows, variant, protocol: 'v1' });
       if (!batch) return answer(result.rows[0]!, requestId);
       return answer({ request_id: requestId, model: result.model, predictions: result.rows }, requestId);

@@ -41,6 +41,8 @@ export interface RowRequest {
   entity?: Readonly<Record<string, unknown>>;
   /** Names the row in messages, e.g. `instances[3]`. */
   label?: string;
+  /** The request's JSON text when its `features` member is this row's `features` (see PreparedRow). */
+  requestJson?: string;
 }
 
 export interface PreparedRow {
@@ -48,6 +50,12 @@ export interface PreparedRow {
   values: Record<string, CellValue>;
   /** For `{entity}` rows: each online feature's status (present / expired / missing). */
   statuses?: Record<string, OnlineFeatureStatus>;
+  /**
+   * The request's JSON text when its `features` member holds exactly `values` (every feature of
+   * the model sent, nothing else, no on-demand function): the prediction log stores the features
+   * from this text instead of serialising the numbers again.
+   */
+  requestJson?: string;
 }
 
 /** What a model takes from a request, worked out once per loaded model. */
@@ -114,11 +122,15 @@ function prepareRow(model: ServedModel, plan: InputPlan, row: RowRequest, online
   let statuses: Record<string, OnlineFeatureStatus> | undefined;
   if (online === undefined) {
     // The common case, every feature sent and fine, in one pass; else the checks that say what is wrong.
-    if (!sendsExactly(features, plan)) {
+    const exact = sendsExactly(features, plan);
+    if (!exact) {
       checkScalars(features, where);
       checkFeatureNames(features, plan.allowed, plan.required, where);
     }
-    if (plan.onDemand.length === 0) return { values: pick(model.featureNames, features as Record<string, CellValue>) };
+    if (plan.onDemand.length === 0) {
+      const values = pick(model.featureNames, features as Record<string, CellValue>);
+      return row.requestJson !== undefined && exact ? { values, requestJson: row.requestJson } : { values };
+    }
     values = { ...(features as Record<string, CellValue>) };
   } else {
     checkScalars(features, where);

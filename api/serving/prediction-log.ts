@@ -479,7 +479,8 @@ class SpillingPredictionLog implements PredictionLog {
 
 /** One JSON line; `ts` as an ISO string (millisecond precision, the same value Postgres stores). */
 function serialise(record: PredictionRecord): string {
-  return `${JSON.stringify({ ...record, ts: record.ts.toISOString() })}\n`;
+  // The request text stays out of the spill file: the features are there already.
+  return `${JSON.stringify({ ...record, requestJson: undefined, ts: record.ts.toISOString() })}\n`;
 }
 
 function deserialise(line: string): PredictionRecord | undefined {

@@ -12,7 +12,6 @@
  * Shadow versions score the same prepared rows after the answer has been built: the caller never
  * waits for them and never sees them; their failures are counted and logged.
  */
-import type { CellValue } from '../../lib/data/table.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { encodeFeatureRows, modelHandlesMissing } from './encode-request.js';
 import type { EnrichDeps, PreparedRow, RowRequest } from './enrich.js';
@@ -144,7 +143,7 @@ export function createPredictor(deps: PredictorDeps): Predictor {
         const prediction = probability > threshold ? 1 : 0;
         answers[i] = { prediction, probability, model_version: served.version, variant: target.variant, request_id: rowIds[i]! };
         // Answered rows are live records, also when an admin pinned a shadow variant.
-        deps.log.append(record(rowIds[i]!, served, target, 'live', prepared[i]!.values, { prediction, probability }, latencyMs, ts));
+        deps.log.append(record(rowIds[i]!, served, target, 'live', prepared[i]!, { prediction, probability }, latencyMs, ts));
       }
       deps.metrics.predictions.inc({ model: input.model, version: String(served.version), variant: target.variant }, indexes.length);
     }
@@ -170,7 +169,7 @@ export function createPredictor(deps: PredictorDeps): Predictor {
           const threshold = thresholdOf(served);
           rows.forEach((row, i) => {
             const probability = probabilities[i]!;
-            deps.log.append(record(rowIds[i]!, served, target, 'shadow', row.values, { prediction: probability > threshold ? 1 : 0, probability }, latencyMs, ts));
+            deps.log.append(record(rowIds[i]!, served, target, 'shadow', row, { prediction: probability > threshold ? 1 : 0, probability }, latencyMs, ts));
           });
           deps.metrics.shadowPredictions.inc({ model: input.model, version: String(target.version), variant: target.variant }, rows.length);
         } catch (error) {
@@ -234,10 +233,14 @@ function record(
   served: ServedModel,
   target: RouteTarget,
   mode: RouteMode,
-  features: Record<string, CellValue>,
+  row: PreparedRow,
   output: Record<string, unknown>,
   latencyMs: number,
   ts: Date,
 ): PredictionRecord {
-  return { requestId, model: served.model, version: served.version, variant: target.variant, mode, features, output, latencyMs, ts };
+  const { model, version } = served;
+  const { variant } = target;
+  const { values: features, requestJson } = row;
+  if (requestJson !== undefined) return { requestId, model, version, variant, mode, features, requestJson, output, latencyMs, ts };
+  return { requestId, model, version, variant, mode, features, output, latencyMs, ts };
 }

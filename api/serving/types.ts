@@ -83,6 +83,12 @@ export interface PredictionRecord {
   mode: RouteMode;
   /** The features as used (after enrichment and on-demand), by name. */
   features: Record<string, number | string | boolean | null>;
+  /**
+   * The request's JSON text when its `features` member is exactly `features`: the log stores the
+   * features from this text (Postgres parses it) instead of serialising them again, which cost
+   * ~5 µs of the gateway's CPU per record (20 numbers formatted).
+   */
+  requestJson?: string;
   /** e.g. {prediction: 1, probability: 0.83} */
   output: Record<string, unknown>;
   latencyMs: number;

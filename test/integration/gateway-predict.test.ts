@@ -140,6 +140,8 @@ describe('gateway prediction endpoints', () => {
     assert.equal(record.mode, 'live');
     assert.deepEqual(record.features, row);
     assert.deepEqual(record.output, { prediction: body.prediction, probability: body.probability });
+    // Every feature sent and nothing else: the log may store them from the request's own text.
+    assert.deepEqual((JSON.parse(record.requestJson!) as Json).features, row);
   });
 
   it('generates a request id when none is given, and takes x-request-id', async () => {
@@ -158,6 +160,8 @@ describe('gateway prediction endpoints', () => {
     const model = modelOf('single', body.predictions[0].model_version);
     for (let i = 0; i < rows.length; i++) assert.equal(body.predictions[i].probability, await direct(model, rows[i]!));
     assert.equal(logged.filter((r) => r.requestId.startsWith('batch-1:')).length, 3);
+    // A batch's text holds every row: each record carries only its own features.
+    assert.ok(logged.filter((r) => r.requestId.startsWith('batch-1:')).every((r) => r.requestJson === undefined));
   });
 
   it('gives the same answer through v1, OIP v2 and /invocations', async () => {
@@ -262,6 +266,7 @@ describe('gateway prediction endpoints', () => {
     const body = (await res.json()) as Json;
     const model = modelOf('feat', body.model_version);
     const record = logged.find((r) => r.requestId === 'entity-1')!;
+    assert.equal(record.requestJson, undefined, 'enriched features are not the request text');
     const online = await getOnlineFeatures(db, {
       features: model.featureNames.filter((n) => !['spend_per_order_30d', 'is_new_customer'].includes(n)).map((n) => `${viewOf(n)}:${n}`),
       entities: [{ customer_id: customer }],

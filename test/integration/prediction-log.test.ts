@@ -167,6 +167,40 @@ describe('prediction log', () => {
     assert.deepEqual(stored?.features, { plan: 'ba\ufffdsic', note: '{"a": [1, "\\"]}', quote: 'it\'s "x"', empty: '' });
   });
 
+  it('stores features from the request text the same as from the parsed features, and falls back where Postgres could not read the text', async () => {
+    await fresh();
+    // Each body is what a client sent; `features` is what JSON.parse made of its `features` member.
+    const bodies = {
+      plain: '{"features": {"tenure": 12, "charges": 70.350, "plan": "basic", "autopay": true, "missing": null}}',
+      withId: '{"request_id": "abc", "features": {"tenure": 1.5e2, "charges": -0.000123}}',
+      escaped: '{"features": {"plan": "ba\\u0000sic", "note": "a\\"b"}}',
+      // 1e-20000 is 0 in JavaScript and an overflow for Postgres' numeric: must not reach Postgres.
+      tinyExponent: '{"features": {"tenure": 1e-20000, "charges": 2}}',
+      // 17 000 digits after the point: a number for JavaScript, beyond numeric's 16 383 for Postgres.
+      longNumber: `{"features": {"charges": 0.${'1'.repeat(17_000)}}}`,
+    };
+    const records = Object.entries(bodies).map(([name, text]) => ({
+      ...record(`text-${name}`),
+      features: (JSON.parse(text) as { features: PredictionRecord['features'] }).features,
+      requestJson: text,
+    }));
+    assert.equal(await insertPredictions(db, records), records.length);
+    for (const sent of records) {
+      const stored = await findPrediction(db, sent.requestId);
+      assert.deepEqual(stored?.features, sent.requestId === 'text-escaped' ? { plan: 'ba\ufffdsic', note: 'a"b' } : sent.features, sent.requestId);
+    }
+    // Read from the text, a number keeps the digits the client wrote (70.350, where JavaScript says 70.35).
+    const { rows } = await db.query<{ charges: string }>(`SELECT features ->> 'charges' AS charges FROM predictions WHERE request_id = 'text-plain'`);
+    assert.equal(rows[0]!.charges, '70.350');
+    // The spill file keeps the parsed features, not the request text.
+    const spillDir = tempDir('keel-spill-');
+    const log = await startPredictionLog({ db, gatewayId: 'gw-text', spillDir, ...FAST, maxQueued: 0 });
+    log.append({ ...record('text-spilled'), features: { tenure: 3 }, requestJson: '{"features": {"tenure": 3}}' });
+    await log.drained();
+    await log.close();
+    assert.deepEqual((await findPrediction(db, 'text-spilled'))?.features, { tenure: 3 });
+  });
+
   it('close() writes what is still in memory', async () => {
     await fresh();
     const log = await startPredictionLog({ db, gatewayId: 'gw-close', spillDir: tempDir('keel-spill-'), ...FAST, flushIntervalMs: 60_000, batchSize: 10_000 });
