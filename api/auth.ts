@@ -4,7 +4,7 @@
  * (the embedded default) `predict` and `feedback` need no key from a loopback client; `admin` and
  * `approver` always do, and a key that is presented is always checked.
  */
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler, Next } from 'hono';
 import type { AuthMode } from '../lib/config.js';
 import type { ApiKeyPrincipal, ApiKeyVerifier, ApiKeyVerifierOptions } from '../stores/api-keys.js';
 import { createApiKeyVerifier } from '../stores/api-keys.js';
@@ -67,14 +67,7 @@ export function createAuth(options: AuthOptions): Auth {
     requireRole(...roles: Role[]): MiddlewareHandler {
       if (roles.length === 0) throw new Error('requireRole needs at least one role');
       const openOnLoopback = options.mode === 'open-loopback' && roles.some((r) => OPEN_ON_LOOPBACK.includes(r));
-      return async (c, next) => {
-        const token = presentedToken(c);
-        if (token === null) return unauthorized(c, 'the Authorization header must be "Bearer <API key>"', 'invalid_request');
-        if (token === undefined) {
-          // An anonymous loopback caller has no principal: nothing is recorded for it.
-          if (openOnLoopback && isLoopbackRequest(c, options.requestsWithoutSocketAreLoopback ?? false)) return next();
-          return unauthorized(c, 'an API key is required: send Authorization: Bearer <key> or x-api-key (create one with keel keys create)');
-        }
+      const withKey = async (c: Context, next: Next, token: string) => {
         let principal: ApiKeyPrincipal | undefined;
         try {
           principal = await verifier.verify(token);
@@ -85,6 +78,17 @@ export function createAuth(options: AuthOptions): Auth {
         states.set(c, { principal });
         if (!roles.some((r) => principal.roles.includes(r))) return forbidden(c, roles);
         return next();
+      };
+      // Not async: an anonymous loopback caller passes without a promise (the gateway's hot path).
+      return (c, next) => {
+        const token = presentedToken(c);
+        if (token === null) return Promise.resolve(unauthorized(c, 'the Authorization header must be "Bearer <API key>"', 'invalid_request'));
+        if (token === undefined) {
+          // An anonymous loopback caller has no principal: nothing is recorded for it.
+          if (openOnLoopback && isLoopbackRequest(c, options.requestsWithoutSocketAreLoopback ?? false)) return next();
+          return Promise.resolve(unauthorized(c, 'an API key is required: send Authorization: Bearer <key> or x-api-key (create one with keel keys create)'));
+        }
+        return withKey(c, next, token);
       };
     },
     async close() {

@@ -38,7 +38,9 @@ export function predictRoutes(deps: PredictRoutesDeps) {
   const app = new Hono();
   const checks = [deps.bodyLimit, deps.guard];
   app.post('/v1/models/:name/predict', async (c) => {
-    const refused = await refusal(c, checks);
+    // Both checks pass without a promise on the common path; await only when one had to wait.
+    const checked = refusal(c, checks);
+    const refused = checked instanceof Promise ? await checked : checked;
     if (refused) return refused;
     let requestId: string | undefined;
     try {
@@ -46,7 +48,8 @@ export function predictRoutes(deps: PredictRoutesDeps) {
       const common = oneRowFeatures(json);
       const body = common ?? parseBody(predictRequestSchema, json);
       requestId = requestIdFor(c, body.request_id);
-      const variant = await variantFor(c, deps);
+      const pinned = variantFor(c, deps);
+      const variant = pinned instanceof Promise ? await pinned : pinned;
       const batch = body.instances !== undefined;
       const rows: RowRequest[] = batch
         ? body.instances!.map((instance, i) => instanceRow(instance, `instances[${i}]`))

@@ -40,21 +40,45 @@ export interface PredictionRouteDeps {
 
 /**
  * Runs Hono middleware (the body limit, an auth guard) as checks inside a route's one handler:
- * undefined when every check lets the request through, else the first refusal. A route with a
- * single handler takes Hono's direct dispatch, where each middleware layer costs a compose step:
- * the request logger and the body limit as layers were ~14 % of a prediction's CPU
- * (`npm run bench:gateway-ab`).
+ * undefined when every check lets the request through, else the first refusal (a promise only
+ * when a check had to wait). A route with a single handler takes Hono's direct dispatch, where
+ * each middleware layer costs a compose step: the request logger and the body limit as layers
+ * were ~14 % of a prediction's CPU (`npm run bench:gateway-ab`). A check that passes at once
+ * returns `next()` itself, recognised here without a promise turn; one shared `next`, no closure
+ * per request.
  */
-export async function refusal(c: Context, checks: ReadonlyArray<MiddlewareHandler | undefined>): Promise<Response | undefined> {
-  for (const check of checks) {
+export function refusal(c: Context, checks: ReadonlyArray<MiddlewareHandler | undefined>): Response | undefined | Promise<Response | undefined> {
+  for (let i = 0; i < checks.length; i++) {
+    const check = checks[i];
     if (!check) continue;
-    let passed = false;
-    const answer = await check(c, async () => {
-      passed = true;
-    });
-    if (!passed) return answer ?? c.res;
+    const answer = check(c, passNext);
+    if (answer === PASSED) continue;
+    return settleRefusal(c, answer, checks, i + 1);
   }
   return undefined;
+}
+
+/** `next` for checks run by `refusal`: the same resolved promise every time, so passing is `=== PASSED`. */
+const PASSED: Promise<void> = Promise.resolve();
+function passNext(): Promise<void> {
+  return PASSED;
+}
+
+/** A check that answered with a promise (it waited, or refused): its outcome, then the remaining checks. */
+async function settleRefusal(
+  c: Context,
+  answer: ReturnType<MiddlewareHandler>,
+  checks: ReadonlyArray<MiddlewareHandler | undefined>,
+  from: number,
+): Promise<Response | undefined> {
+  const settled = await answer;
+  // As in Hono's compose, a check that answers nothing and sets no response lets the request on
+  // (ours always answer a Response when they refuse).
+  if (settled === undefined && !c.finalized) {
+    const rest = refusal(c, checks.slice(from));
+    return rest instanceof Promise ? await rest : rest;
+  }
+  return settled ?? c.res;
 }
 
 /** The parsed JSON body; 400 `MalformedJson` when it is not JSON. */
@@ -99,10 +123,17 @@ export function requestIdFor(c: Context, fromBody: string | undefined): string {
   return randomUUID();
 }
 
-/** The pinned variant from `x-keel-variant`, refused (403) unless the caller is admin. */
-export async function variantFor(c: Context, deps: PredictionRouteDeps): Promise<string | undefined> {
+/**
+ * The pinned variant from `x-keel-variant`, refused (403) unless the caller is admin; undefined at
+ * once (no promise) when the header is absent, as on nearly every request.
+ */
+export function variantFor(c: Context, deps: PredictionRouteDeps): string | undefined | Promise<string> {
   const variant = requestHeader(c, 'x-keel-variant');
   if (variant === undefined || variant === '') return undefined;
+  return allowedVariant(c, deps, variant);
+}
+
+async function allowedVariant(c: Context, deps: PredictionRouteDeps, variant: string): Promise<string> {
   if (!(await deps.canUseVariantHeader(c))) throw forbiddenVariant();
   return variant;
 }
@@ -198,15 +229,7 @@ export function bodySizeLimit(maxBytes: number, tooLarge: (c: Context) => Respon
     c.header('Connection', 'close');
     return tooLarge(c);
   };
-  return async (c, next) => {
-    // A declared length is checked without touching the body: `c.req.raw.body` would make
-    // @hono/node-server build a full web Request and stream, and its fast body read is lost.
-    const declared = requestHeader(c, 'content-length');
-    if (declared !== undefined && requestHeader(c, 'transfer-encoding') === undefined) {
-      if (Number(declared) <= maxBytes) return next();
-      const body = c.req.raw.body;
-      return body ? refuse(c, body.getReader()) : tooLarge(c);
-    }
+  const readChunked = async (c: Context, next: () => Promise<void>) => {
     const body = c.req.raw.body;
     if (!body) return next();
     // No declared length (chunked): read up to the limit, then hand the buffered body on.
@@ -222,6 +245,18 @@ export function bodySizeLimit(maxBytes: number, tooLarge: (c: Context) => Respon
     }
     c.req.raw = new Request(c.req.raw, { body: Buffer.concat(chunks, size) });
     return next();
+  };
+  // Not async: a declared length within the limit (nearly every request) passes without a promise.
+  return (c, next) => {
+    // A declared length is checked without touching the body: `c.req.raw.body` would make
+    // @hono/node-server build a full web Request and stream, and its fast body read is lost.
+    const declared = requestHeader(c, 'content-length');
+    if (declared !== undefined && requestHeader(c, 'transfer-encoding') === undefined) {
+      if (Number(declared) <= maxBytes) return next();
+      const body = c.req.raw.body;
+      return body ? refuse(c, body.getReader()) : Promise.resolve(tooLarge(c));
+    }
+    return readChunked(c, next);
   };
 }
 
