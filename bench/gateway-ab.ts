@@ -6,7 +6,8 @@
  * requests/s drift by ±25 % over minutes, so two single runs cannot tell a 10 % change; alternating
  * checkouts and reading the gateway's own CPU time per request (from /proc) can.
  * `<checkout>:NAME=VALUE` (or `:NAME`, meaning NAME=1) sets an environment variable for that
- * gateway, to compare settings, e.g. `. .:KEEL_MICRO_BATCH_ROWS=16`. Prints each round and the medians; writes bench/results/gateway-ab.json.
+ * gateway, to compare settings, e.g. `. .:KEEL_MICRO_BATCH_ROWS=16`; `<checkout>:--flag` adds a
+ * Node / V8 flag, e.g. `. .:--single-threaded-gc`. Prints each round and the medians; writes bench/results/gateway-ab.json.
  * Database: DATABASE_URL, else the configured one; works in its own database `keel_bench_gateway_ab`.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -59,8 +60,10 @@ async function main(): Promise<void> {
   for (const binary of ['wrk', 'taskset']) if (!need(binary)) throw new Error(`${binary} is needed`);
   const checkouts = positionals.map((spec) => {
     const [dir, setting] = spec.split(':');
+    // `:--flag` is a V8 / Node flag for that gateway (NODE_OPTIONS refuses many V8 flags).
+    if (setting?.startsWith('--')) return { label: spec, dir: path.resolve(dir!), env: {}, nodeFlags: [setting] };
     const [name, value = '1'] = setting ? setting.split('=') : [];
-    return { label: spec, dir: path.resolve(dir!), env: name ? { [name]: value } : {} };
+    return { label: spec, dir: path.resolve(dir!), env: name ? { [name]: value } : {}, nodeFlags: [] as string[] };
   });
   const url = await recreateDatabase(process.env.DATABASE_URL ?? loadConfig().database.url, 'keel_bench_gateway_ab');
   await migrate(url);
@@ -76,7 +79,7 @@ async function main(): Promise<void> {
       for (const checkout of checkouts) {
         const port = await freePort();
         const env = gatewayEnv(url, artifactsDir, port, checkout.env);
-        const command = [process.execPath, ...GATEWAY_NODE_FLAGS, path.join(checkout.dir, 'bin', 'keel.js'), 'gateway'];
+        const command = [process.execPath, ...GATEWAY_NODE_FLAGS, ...checkout.nodeFlags, path.join(checkout.dir, 'bin', 'keel.js'), 'gateway'];
         const child = await startPinned(checkout.label, command, env, `http://127.0.0.1:${port}/readyz`, checkout.dir);
         try {
           let before = { user: 0, total: 0 };
@@ -114,8 +117,23 @@ async function main(): Promise<void> {
     };
   });
   for (const s of summary) log(`${s.checkout}: median ${s.medianRps} req/s, ${s.medianCpuUsPerRequest} µs CPU per request (${s.medianUserCpuUsPerRequest} user)`);
+  // The machine's speed drifts between rounds more than most changes move it; within a round the
+  // checkouts ran a minute apart, so the median of the per-round differences is the sharper figure.
+  const [first, ...others] = checkouts;
+  const paired = others.map(({ label }) => {
+    const deltas = rounds
+      .filter((r) => r.checkout === label)
+      .map((r) => {
+        const base = rounds.find((b) => b.checkout === first!.label && b.round === r.round)!;
+        return { cpu: r.cpuUsPerRequest - base.cpuUsPerRequest, rps: (r.rps - base.rps) / base.rps };
+      });
+    return { checkout: label, versus: first!.label, medianCpuUsDelta: median(deltas.map((d) => d.cpu)), medianRpsChange: median(deltas.map((d) => d.rps)) };
+  });
+  for (const p of paired) {
+    log(`${p.checkout} vs ${p.versus}, median of per-round differences: ${p.medianCpuUsDelta > 0 ? '+' : ''}${p.medianCpuUsDelta.toFixed(1)} µs CPU per request, ${p.medianRpsChange > 0 ? '+' : ''}${(p.medianRpsChange * 100).toFixed(1)} % req/s`);
+  }
   mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(path.join(RESULTS, 'gateway-ab.json'), `${JSON.stringify({ at: new Date().toISOString(), seconds: Number(args.seconds), summary, rounds }, null, 2)}\n`);
+  writeFileSync(path.join(RESULTS, 'gateway-ab.json'), `${JSON.stringify({ at: new Date().toISOString(), seconds: Number(args.seconds), summary, paired, rounds }, null, 2)}\n`);
 }
 
 main().catch((error: unknown) => {
