@@ -115,6 +115,11 @@ export function prepareRows(deps: EnrichDeps, model: ServedModel, rows: readonly
   });
 }
 
+/** One row that carries its features (no entity): prepared at once, as `prepareRows` does. */
+export function prepareFeatureRow(deps: EnrichDeps, model: ServedModel, row: RowRequest): PreparedRow {
+  return prepareRow(model, inputPlan(model, deps.onDemand), row);
+}
+
 function prepareRow(model: ServedModel, plan: InputPlan, row: RowRequest, online?: { read: OnlineRead; j: number }): PreparedRow {
   const where = row.label;
   const features = row.features ?? {};

@@ -15,7 +15,7 @@
 import type { GatewayMetrics } from '../metrics.js';
 import { encodeFeatureRows, modelHandlesMissing } from './encode-request.js';
 import type { EnrichDeps, PreparedRow, RowRequest } from './enrich.js';
-import { entityUnitId, prepareRows } from './enrich.js';
+import { entityUnitId, prepareFeatureRow, prepareRows } from './enrich.js';
 import { modelNotFound, noLiveVersion, ServingError } from './serving-errors.js';
 import type { ModelRouting, PredictionRecord, RouteMode, RouteTarget, ServedModel, ServingSnapshot } from './types.js';
 import { modelKey } from './types.js';
@@ -106,6 +106,9 @@ export function createPredictor(deps: PredictorDeps): Predictor {
     const started = performance.now();
     const snapshot = deps.serving.current();
     const routing = resolveRouting(snapshot, input.model);
+    if (input.rows.length === 1 && input.variant === undefined && input.rows[0]!.entity === undefined) {
+      return predictOneRow(input, snapshot, routing, started);
+    }
     const rowIds = input.rows.length === 1 ? [input.requestId] : input.rows.map((_, i) => `${input.requestId}:${i}`);
 
     // Route every row, then score each target's rows together.
@@ -145,12 +148,40 @@ export function createPredictor(deps: PredictorDeps): Predictor {
         // Answered rows are live records, also when an admin pinned a shadow variant.
         deps.log.append(record(rowIds[i]!, served, target, 'live', prepared[i]!, { prediction, probability }, latencyMs, ts));
       }
-      deps.metrics.predictions.inc({ model: input.model, version: String(served.version), variant: target.variant }, indexes.length);
+      deps.metrics.countPredictions(input.model, served.version, target.variant, indexes.length);
     }
     deps.metrics.latency.observe({ model: input.model, protocol: input.protocol }, latencyMs / 1000);
 
     if (routing.shadow.length > 0) scheduleShadows(snapshot, routing, input, rowIds);
     return { model: input.model, requestId: input.requestId, rows: answers };
+  }
+
+  /**
+   * The common request, one row with its features and no pinned variant, without the batch
+   * bookkeeping (groups, per-row arrays): the same routing, checks, answer, log record and
+   * metrics as `predict`, with fewer allocations on the hot path.
+   */
+  async function predictOneRow(input: PredictInput, snapshot: ServingSnapshot, routing: ModelRouting, started: number): Promise<PredictResult> {
+    const row = input.rows[0]!;
+    const target = deps.picker.pickLiveTarget(routing, input.requestId);
+    const served = servedModelOf(snapshot, input.model, target);
+    const prepared = prepareFeatureRow(deps.enrich, served, row);
+    // A labelled row is a batch of one (`instances[0]`): messages name it as the batch path does.
+    const encoded = encodeFeatureRows([prepared.values], served.featureSpec, {
+      allowMissing: modelHandlesMissing(served.signature.kind),
+      rowLabel: row.label === undefined ? undefined : rowLabel.bind(input.rows),
+    });
+    const probability = await served.predictOne(encoded.data);
+    // Checked right before the log (no await in between): a timed-out answer is never logged.
+    if (input.signal?.aborted) throw new ServingError(503, 'Timeout', 'the request timed out');
+    const latencyMs = performance.now() - started;
+    const prediction = probability > thresholdOf(served) ? 1 : 0;
+    const answer: RowAnswer = { prediction, probability, model_version: served.version, variant: target.variant, request_id: input.requestId };
+    deps.log.append(record(input.requestId, served, target, 'live', prepared, { prediction, probability }, latencyMs, new Date()));
+    deps.metrics.countPredictions(input.model, served.version, target.variant, 1);
+    deps.metrics.latency.observe({ model: input.model, protocol: input.protocol }, latencyMs / 1000);
+    if (routing.shadow.length > 0) scheduleShadows(snapshot, routing, input, [input.requestId]);
+    return { model: input.model, requestId: input.requestId, rows: [answer] };
   }
 
   /** Shadow targets score the same request rows after the answer is on its way. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createGatewayApp } from '../../api/app.js';
+import { createGatewayMetrics, createMetricsRegistry } from '../../api/metrics.js';
 
 const failing = async () => {
   throw new Error('connection refused');
@@ -47,5 +48,30 @@ describe('gateway health endpoints', () => {
     const res = await createGatewayApp({ readiness: [] }).request('/nope', { method: 'POST' });
     assert.equal(res.status, 404);
     assert.deepEqual(await res.json(), { error: { code: 'NotFound', message: 'no route for POST /nope' } });
+  });
+});
+
+describe('gateway metrics', () => {
+  it('keel_predictions_total shows every counted row once per label set, across scrapes', async () => {
+    const registry = createMetricsRegistry();
+    const metrics = createGatewayMetrics(registry);
+    metrics.countPredictions('churn', 3, 'control', 1);
+    metrics.countPredictions('churn', 3, 'control', 2);
+    metrics.countPredictions('churn', 4, 'candidate', 5);
+    const series = async () =>
+      (await registry.metrics())
+        .split('\n')
+        .filter((line) => line.startsWith('keel_predictions_total{'))
+        .sort();
+    assert.deepEqual(await series(), [
+      'keel_predictions_total{model="churn",version="3",variant="control"} 3',
+      'keel_predictions_total{model="churn",version="4",variant="candidate"} 5',
+    ]);
+    // A second scrape does not count the same rows again; new rows add to the total.
+    metrics.countPredictions('churn', 3, 'control', 1);
+    assert.deepEqual(await series(), [
+      'keel_predictions_total{model="churn",version="3",variant="control"} 4',
+      'keel_predictions_total{model="churn",version="4",variant="candidate"} 5',
+    ]);
   });
 });
