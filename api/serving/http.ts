@@ -14,6 +14,7 @@ import { errorBody } from '../errors.js';
 import { requestHeader } from '../request-headers.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { Predictor, PredictInput, PredictResult } from './predictor.js';
+import { createDeadlineQueue, type Deadline, type DeadlineQueue } from './deadlines.js';
 import { describeIssue, requestIdSchema } from './request-schemas.js';
 import { batchTooLarge, forbiddenVariant, requestTimeout, ServingError } from './serving-errors.js';
 
@@ -139,31 +140,52 @@ async function allowedVariant(c: Context, deps: PredictionRouteDeps, variant: st
 }
 
 /**
- * Runs one prediction within the limits. One timer and one promise per request: this is the hot
- * path of every prediction, so no Promise.race and no AbortController.
+ * Runs one prediction within the limits: one promise per request and an entry in the shared
+ * deadline queue (serving/deadlines.ts), no timer, Promise.race or AbortController of its own:
+ * this is the hot path of every prediction.
  */
-export function runPrediction(deps: PredictionRouteDeps, input: Omit<PredictInput, 'signal'>): Promise<PredictResult> {
+export function runPrediction(deps: PredictionRouteDeps, input: PredictInput): Promise<PredictResult> {
   if (input.rows.length > deps.limits.maxBatchRows) return Promise.reject(batchTooLarge(input.rows.length, deps.limits.maxBatchRows));
-  const signal = { aborted: false };
+  const { timeoutMs } = deps.limits;
   return new Promise<PredictResult>((resolve, reject) => {
-    const timer = setTimeout(expire, deps.limits.timeoutMs, signal, reject, deps.limits.timeoutMs);
+    const call = new PendingCall(timeoutMs, reject);
+    deadlinesFor(timeoutMs).add(call);
     // After a timeout the late result or failure has no one to go to: resolve/reject are no-ops then.
-    deps.predictor.predict({ ...input, signal }).then(
+    deps.predictor.predict(input, call).then(
       (result) => {
-        clearTimeout(timer);
+        call.settled = true;
         resolve(result);
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        call.settled = true;
         reject(error);
       },
     );
   });
 }
 
-function expire(signal: { aborted: boolean }, reject: (error: unknown) => void, timeoutMs: number): void {
-  signal.aborted = true;
-  reject(requestTimeout(timeoutMs));
+/** A prediction waiting for its answer: its deadline, and the flag the predictor reads. */
+class PendingCall implements Deadline {
+  settled = false;
+  /** Read by the predictor right before it logs: a timed-out answer is never logged. */
+  aborted = false;
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly reject: (error: unknown) => void,
+  ) {}
+
+  expire(): void {
+    this.aborted = true;
+    this.reject(requestTimeout(this.timeoutMs));
+  }
+}
+
+/** One queue per timeout length (a gateway has one). */
+const deadlineQueues = new Map<number, DeadlineQueue>();
+function deadlinesFor(timeoutMs: number): DeadlineQueue {
+  let queue = deadlineQueues.get(timeoutMs);
+  if (!queue) deadlineQueues.set(timeoutMs, (queue = createDeadlineQueue(timeoutMs)));
+  return queue;
 }
 
 /**

@@ -45,11 +45,14 @@ export interface PredictInput {
   /** From `x-keel-variant`, already authorised (admin). */
   variant?: string;
   protocol: 'v1' | 'v2' | 'mlflow';
-  /**
-   * Set when the caller has been answered 503 Timeout: nothing is logged or counted then. A plain
-   * flag, not an AbortSignal: creating an AbortController costs more than the rest of a request.
-   */
-  signal?: { readonly aborted: boolean };
+}
+
+/**
+ * Set when the caller has been answered 503 Timeout: nothing is logged or counted then. A plain
+ * flag, not an AbortSignal: creating an AbortController costs more than the rest of a request.
+ */
+export interface PredictSignal {
+  readonly aborted: boolean;
 }
 
 export interface RowAnswer {
@@ -94,7 +97,7 @@ export function primaryModel(snapshot: ServingSnapshot, model: string): ServedMo
 }
 
 export interface Predictor {
-  predict(input: PredictInput): Promise<PredictResult>;
+  predict(input: PredictInput, signal?: PredictSignal): Promise<PredictResult>;
   /** Shadow work started and not yet finished (tests and drain wait on it). */
   idle(): Promise<void>;
 }
@@ -102,12 +105,12 @@ export interface Predictor {
 export function createPredictor(deps: PredictorDeps): Predictor {
   const pending = new Set<Promise<void>>();
 
-  async function predict(input: PredictInput): Promise<PredictResult> {
+  async function predict(input: PredictInput, signal?: PredictSignal): Promise<PredictResult> {
     const started = performance.now();
     const snapshot = deps.serving.current();
     const routing = resolveRouting(snapshot, input.model);
     if (input.rows.length === 1 && input.variant === undefined && input.rows[0]!.entity === undefined) {
-      return predictOneRow(input, snapshot, routing, started);
+      return predictOneRow(input, snapshot, routing, started, signal);
     }
     const rowIds = input.rows.length === 1 ? [input.requestId] : input.rows.map((_, i) => `${input.requestId}:${i}`);
 
@@ -136,7 +139,7 @@ export function createPredictor(deps: PredictorDeps): Predictor {
       scored.push({ target, served, indexes, probabilities });
     }
     // Checked right before the log (no await in between): a timed-out answer is never logged.
-    if (input.signal?.aborted) throw new ServingError(503, 'Timeout', 'the request timed out');
+    if (signal?.aborted) throw new ServingError(503, 'Timeout', 'the request timed out');
     const latencyMs = performance.now() - started;
     for (const { target, served, indexes, probabilities } of scored) {
       const threshold = thresholdOf(served);
@@ -161,7 +164,7 @@ export function createPredictor(deps: PredictorDeps): Predictor {
    * bookkeeping (groups, per-row arrays): the same routing, checks, answer, log record and
    * metrics as `predict`, with fewer allocations on the hot path.
    */
-  async function predictOneRow(input: PredictInput, snapshot: ServingSnapshot, routing: ModelRouting, started: number): Promise<PredictResult> {
+  async function predictOneRow(input: PredictInput, snapshot: ServingSnapshot, routing: ModelRouting, started: number, signal?: PredictSignal): Promise<PredictResult> {
     const row = input.rows[0]!;
     const target = deps.picker.pickLiveTarget(routing, input.requestId);
     const served = servedModelOf(snapshot, input.model, target);
@@ -173,7 +176,7 @@ export function createPredictor(deps: PredictorDeps): Predictor {
     });
     const probability = await served.predictOne(encoded.data);
     // Checked right before the log (no await in between): a timed-out answer is never logged.
-    if (input.signal?.aborted) throw new ServingError(503, 'Timeout', 'the request timed out');
+    if (signal?.aborted) throw new ServingError(503, 'Timeout', 'the request timed out');
     const latencyMs = performance.now() - started;
     const prediction = probability > thresholdOf(served) ? 1 : 0;
     const answer: RowAnswer = { prediction, probability, model_version: served.version, variant: target.variant, request_id: input.requestId };
