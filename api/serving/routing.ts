@@ -7,8 +7,9 @@
  * and Flagger's header-less canaries do not guarantee.
  *
  * The hash is the first 48 bits of sha256(salt ∥ 0x00 ∥ unit): stable across processes, languages
- * and versions of Node, and uniform enough that a 10 % slice gets 10 % of units. It costs a few µs
- * (about 1.5 µs of CPU per request in the gateway benchmark, only computed when a model has more than one live target),
+ * and versions of Node, and uniform enough that a 10 % slice gets 10 % of units. It costs about
+ * 1.5 µs of CPU per request in the gateway benchmark (only computed when a model has more than
+ * one live target),
  * and an analysis can recompute a unit's point in SQL, e.g. for the prediction log:
  *   ('x' || substr(encode(sha256(convert_to(salt, 'UTF8') || '\x00'::bytea || convert_to(unit, 'UTF8')), 'hex'), 1, 12))::bit(48)::bigint / 2^48
  */
