@@ -335,6 +335,12 @@ describe('gateway prediction endpoints', () => {
       await expectError(await predict('single', { instances: [row, { ...row, extra: 1 }] }), 422, 'InvalidInput', 'instances[1].extra');
     });
 
+    it('a batch of one names its row like any batch', async () => {
+      const error = await expectError(await predict('single', { instances: [{ ...row, monthly_spend: 1e39 }] }), 422, 'InvalidInput', 'instances[0].monthly_spend');
+      assert.match(error.message, /^instances\[0\]: feature monthly_spend/);
+      await expectError(await predict('single', { instances: [{ ...row, extra: 1 }] }), 422, 'InvalidInput', 'instances[0].extra');
+    });
+
     it('wrong types, non-finite and huge numbers name the feature', async () => {
       await expectError(await predict('single', { features: { ...row, monthly_spend: '80' } }), 422, 'InvalidInput', 'monthly_spend');
       await expectError(await predict('single', { features: { ...row, plan: { a: 1 } } }), 422, 'InvalidInput', 'plan');
