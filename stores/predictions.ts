@@ -113,11 +113,22 @@ export async function insertPredictions(db: Db | DbClient, records: readonly Pre
        FROM jsonb_to_recordset($1::jsonb)
          AS t (request_id text, model text, version int, variant text, mode text, features jsonb, request_json text, output jsonb, latency_ms float8, ts_ms bigint)
      ON CONFLICT DO NOTHING`,
-    // jsonb cannot hold U+0000: a NUL in a request's text would make the batch fail forever.
-    [JSON.stringify(rows).replaceAll('\\u0000', '\\ufffd'), gatewayId],
+    [jsonbSafe(JSON.stringify(rows)), gatewayId],
   );
   return result.rowCount ?? 0;
 }
+
+/**
+ * JSON text Postgres' jsonb accepts: U+0000 and lone UTF-16 surrogates (which JSON.stringify
+ * writes as `\u0000`, `\ud800`…; a request's text may hold them) become U+FFFD. Either would make
+ * the whole batch fail, again on every replay. Only real escapes are replaced: an escape is a
+ * backslash preceded by an even number of backslashes (`\\u0000` is the text "\u0000").
+ */
+export function jsonbSafe(json: string): string {
+  return json.includes('\\u') ? json.replace(UNSTORABLE_ESCAPE, '$1\\ufffd') : json;
+}
+
+const UNSTORABLE_ESCAPE = /(?<!\\)((?:\\\\)*)\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})/g;
 
 /**
  * Whether Postgres parses this JSON text (already parsed by JSON.parse) as jsonb: no escapes (jsonb

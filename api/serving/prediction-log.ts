@@ -15,6 +15,9 @@
  * - At start, spill files left by an earlier process with the same gateway id (a crash, or a
  *   shutdown while Postgres was down) are replayed the same way.
  * - `close()` writes everything still in memory to Postgres, else to the spill file.
+ * - A batch Postgres refuses as data (SQLSTATE class 22) is not an outage: it is written record by
+ *   record, and a record still refused goes to `<spillDir>/rejected-<gatewayId>.jsonl` with the
+ *   reason (logged, counted in `stats().rejected`, never retried), so it cannot stop the log.
  *
  * `has(requestId)` answers for records not yet in Postgres (memory or spill), so feedback that
  * arrives before the flush is accepted. `depth()` is the `keel_prediction_log_queue_depth` gauge.
@@ -64,6 +67,8 @@ export interface PredictionLogStats {
   spilling: boolean;
   /** Spill lines that could not be read back (e.g. a torn last line after a crash), skipped. */
   corruptLines: number;
+  /** Records Postgres refused as data (not an outage): kept in `rejected-<gatewayId>.jsonl`, not retried. */
+  rejected: number;
 }
 
 export interface PredictionLog {
@@ -95,6 +100,8 @@ class SpillingPredictionLog implements PredictionLog {
   private readonly spillDir: string;
   private readonly prefix: string;
   private readonly activePath: string;
+  /** Records Postgres refused as data, with the reason (JSON lines; never replayed). */
+  private readonly rejectedPath: string;
   private readonly batchSize: number;
   private readonly flushIntervalMs: number;
   private readonly maxQueued: number;
@@ -120,6 +127,7 @@ class SpillingPredictionLog implements PredictionLog {
   private spilledCount = 0;
   private written = 0;
   private corruptLines = 0;
+  private rejected = 0;
   private spilling = false;
   private retryDelay: number;
   private nextProbeAt = 0;
@@ -141,6 +149,7 @@ class SpillingPredictionLog implements PredictionLog {
     this.gatewayId = options.gatewayId;
     this.spillDir = options.spillDir;
     this.prefix = `predictions-${options.gatewayId.replace(/[^A-Za-z0-9_-]/g, '_')}.`;
+    this.rejectedPath = path.join(this.spillDir, `rejected-${options.gatewayId.replace(/[^A-Za-z0-9_-]/g, '_')}.jsonl`);
     this.activePath = path.join(this.spillDir, `${this.prefix.slice(0, -1)}${ACTIVE_SUFFIX}`);
     this.batchSize = options.batchSize ?? 500;
     this.flushIntervalMs = options.flushIntervalMs ?? 100;
@@ -225,6 +234,7 @@ class SpillingPredictionLog implements PredictionLog {
       written: this.written,
       spilling: this.spilling,
       corruptLines: this.corruptLines,
+      rejected: this.rejected,
     };
   }
 
@@ -300,13 +310,49 @@ class SpillingPredictionLog implements PredictionLog {
     this.writing = batch;
     this.lastFlushAt = Date.now();
     try {
-      this.written += await withTimeout(insertPredictions(this.db, batch, this.gatewayId), this.writeTimeoutMs);
+      this.written += await this.insert(batch);
     } catch (error) {
       this.startSpilling(error);
       await this.spillRecords(batch);
     } finally {
       this.inflight = 0;
       this.writing = [];
+    }
+  }
+
+  /**
+   * Inserts a batch. A batch Postgres refuses as data (SQLSTATE class 22, not an outage) is written
+   * record by record, and the records it still refuses go to the rejected file with the reason:
+   * one such record must not stop the log, nor be retried forever from the spill file. Any other
+   * failure is thrown (the caller spills the batch; rows already in are skipped on replay).
+   */
+  private async insert(batch: readonly PredictionRecord[]): Promise<number> {
+    try {
+      return await withTimeout(insertPredictions(this.db, batch, this.gatewayId), this.writeTimeoutMs);
+    } catch (error) {
+      if (!isDataError(error)) throw error;
+    }
+    let written = 0;
+    for (const record of batch) {
+      try {
+        written += await withTimeout(insertPredictions(this.db, [record], this.gatewayId), this.writeTimeoutMs);
+      } catch (error) {
+        if (!isDataError(error)) throw error;
+        this.reject(record, error);
+      }
+    }
+    return written;
+  }
+
+  private reject(record: PredictionRecord, error: unknown): void {
+    const reason = error instanceof Error ? error.message : String(error);
+    this.rejected++;
+    this.logger?.error({ requestId: record.requestId, reason }, 'prediction log: Postgres refused a record; kept in the rejected file');
+    try {
+      mkdirSync(this.spillDir, { recursive: true });
+      appendFileSync(this.rejectedPath, `${JSON.stringify({ reason, record: { ...record, requestJson: undefined } })}\n`);
+    } catch (writeError) {
+      this.logger?.error({ err: writeError, requestId: record.requestId }, 'prediction log: could not keep a refused record');
     }
   }
 
@@ -392,7 +438,7 @@ class SpillingPredictionLog implements PredictionLog {
     let line = 0;
     let batch: PredictionRecord[] = [];
     const flush = async () => {
-      this.written += await withTimeout(insertPredictions(this.db, batch, this.gatewayId), this.writeTimeoutMs);
+      this.written += await this.insert(batch);
       for (const record of batch) this.track(record.requestId, -1);
       this.spilledCount -= batch.length;
       this.committedLines.set(file, line);
@@ -492,6 +538,12 @@ function deserialise(line: string): PredictionRecord | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A Postgres data exception (SQLSTATE class 22): the row is the problem, not the server. */
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('22');
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {

@@ -159,12 +159,66 @@ describe('prediction log', () => {
     assert.deepEqual(await tally(db), { rows: 80, distinct: 80 });
   });
 
-  it('stores text with NUL characters and JSON-looking values as they were sent (NUL as U+FFFD)', async () => {
+  it('a record Postgres refuses as data goes to the rejected file; the others are written and the log keeps going', async () => {
     await fresh();
-    const odd = { ...record('odd-1'), features: { plan: 'ba\u0000sic', note: '{"a": [1, "\\"]}', quote: 'it\'s "x"', empty: '' } };
-    assert.equal(await insertPredictions(db, [odd]), 1);
+    const spillDir = tempDir('keel-spill-');
+    // An int column out of range: Postgres answers SQLSTATE 22003, a data error, not an outage.
+    const bad = (id: string) => ({ ...record(id), version: 2 ** 40 });
+    // One in a spill file left from before (replayed at start), one among live records.
+    const spilledGood = record();
+    appendFileSync(
+      path.join(spillDir, 'predictions-gw-refused.jsonl'),
+      [bad('refused-spilled'), spilledGood].map((r) => `${JSON.stringify({ ...r, ts: r.ts.toISOString() })}\n`).join(''),
+    );
+    const log = await startPredictionLog({ db, gatewayId: 'gw-refused', spillDir, ...FAST });
+    const live = Array.from({ length: 30 }, () => record());
+    for (const r of live.slice(0, 15)) log.append(r);
+    log.append(bad('refused-live'));
+    for (const r of live.slice(15)) log.append(r);
+    await log.drained();
+    assert.equal(log.stats().spilling, false);
+    const after = record('after-refusal');
+    log.append(after);
+    await log.drained();
+    await log.close();
+    assert.deepEqual(await tally(db), { rows: 32, distinct: 32 });
+    assert.ok(await findPrediction(db, 'after-refusal'));
+    assert.equal(log.stats().rejected, 2);
+    const rejected = readFileSync(path.join(spillDir, 'rejected-gw-refused.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { reason: string; record: PredictionRecord });
+    assert.deepEqual(rejected.map((r) => r.record.requestId).sort(), ['refused-live', 'refused-spilled']);
+    assert.match(rejected[0]!.reason, /out of range/);
+    // The spill file was replayed and removed; only the rejected file stays.
+    assert.deepEqual(readdirSync(spillDir), ['rejected-gw-refused.jsonl']);
+  });
+
+  it('stores text with NUL characters, lone surrogates and JSON-looking values as they were sent (NUL and lone surrogates as U+FFFD)', async () => {
+    await fresh();
+    const odd = {
+      ...record('odd-1'),
+      features: {
+        plan: 'ba\u0000sic',
+        note: '{"a": [1, "\\"]}',
+        quote: 'it\'s "x"',
+        empty: '',
+        // JSON.parse('"\\udc00"') gives a lone surrogate: JSON.stringify writes it as an escape jsonb refuses.
+        low: 'a\udc00b',
+        high: '\ud800',
+        pair: '\ud83d\ude00',
+        escapeText: 'C:\\u0000\\ud800',
+      },
+    };
+    assert.equal(await insertPredictions(db, [odd, record('odd-2')]), 2);
     const stored = await findPrediction(db, 'odd-1');
-    assert.deepEqual(stored?.features, { plan: 'ba\ufffdsic', note: '{"a": [1, "\\"]}', quote: 'it\'s "x"', empty: '' });
+    assert.deepEqual(stored?.features, {
+      plan: 'ba\ufffdsic',
+      note: '{"a": [1, "\\"]}',
+      quote: 'it\'s "x"',
+      empty: '',
+      low: 'a\ufffdb',
+      high: '\ufffd',
+      pair: '\ud83d\ude00',
+      escapeText: 'C:\\u0000\\ud800',
+    });
   });
 
   it('stores features from the request text the same as from the parsed features, and falls back where Postgres could not read the text', async () => {
