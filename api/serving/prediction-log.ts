@@ -148,8 +148,10 @@ class SpillingPredictionLog implements PredictionLog {
     this.db = options.db;
     this.gatewayId = options.gatewayId;
     this.spillDir = options.spillDir;
-    this.prefix = `predictions-${options.gatewayId.replace(/[^A-Za-z0-9_-]/g, '_')}.`;
-    this.rejectedPath = path.join(this.spillDir, `rejected-${options.gatewayId.replace(/[^A-Za-z0-9_-]/g, '_')}.jsonl`);
+    // The gateway id as it may appear in a file name.
+    const fileId = options.gatewayId.replace(/[^A-Za-z0-9_-]/g, '_');
+    this.prefix = `predictions-${fileId}.`;
+    this.rejectedPath = path.join(this.spillDir, `rejected-${fileId}.jsonl`);
     this.activePath = path.join(this.spillDir, `${this.prefix.slice(0, -1)}${ACTIVE_SUFFIX}`);
     this.batchSize = options.batchSize ?? 500;
     this.flushIntervalMs = options.flushIntervalMs ?? 100;

@@ -138,18 +138,12 @@ export function createPredictor(deps: PredictorDeps): Predictor {
       for (let j = 0; j < rows.length; j++) prepared[indexes[j]!] = rows[j]!;
       scored.push({ target, served, indexes, probabilities });
     }
-    // Checked right before the log (no await in between): a timed-out answer is never logged.
-    if (signal?.aborted) throw new ServingError(503, 'Timeout', 'the request timed out');
+    throwIfTimedOut(signal);
     const latencyMs = performance.now() - started;
     for (const { target, served, indexes, probabilities } of scored) {
-      const threshold = thresholdOf(served);
       for (let j = 0; j < indexes.length; j++) {
         const i = indexes[j]!;
-        const probability = probabilities[j]!;
-        const prediction = probability > threshold ? 1 : 0;
-        answers[i] = { prediction, probability, model_version: served.version, variant: target.variant, request_id: rowIds[i]! };
-        // Answered rows are live records, also when an admin pinned a shadow variant.
-        deps.log.append(record(rowIds[i]!, served, target, 'live', prepared[i]!, { prediction, probability }, latencyMs, ts));
+        answers[i] = answerAndLog(rowIds[i]!, served, target, prepared[i]!, probabilities[j]!, latencyMs, ts);
       }
       deps.metrics.countPredictions(input.model, served.version, target.variant, indexes.length);
     }
@@ -175,16 +169,20 @@ export function createPredictor(deps: PredictorDeps): Predictor {
       rowLabel: row.label === undefined ? undefined : rowLabel.bind(input.rows),
     });
     const probability = await served.predictOne(encoded.data);
-    // Checked right before the log (no await in between): a timed-out answer is never logged.
-    if (signal?.aborted) throw new ServingError(503, 'Timeout', 'the request timed out');
+    throwIfTimedOut(signal);
     const latencyMs = performance.now() - started;
-    const prediction = probability > thresholdOf(served) ? 1 : 0;
-    const answer: RowAnswer = { prediction, probability, model_version: served.version, variant: target.variant, request_id: input.requestId };
-    deps.log.append(record(input.requestId, served, target, 'live', prepared, { prediction, probability }, latencyMs, new Date()));
+    const answer = answerAndLog(input.requestId, served, target, prepared, probability, latencyMs, new Date());
     deps.metrics.countPredictions(input.model, served.version, target.variant, 1);
     deps.metrics.latency.observe({ model: input.model, protocol: input.protocol }, latencyMs / 1000);
     if (routing.shadow.length > 0) scheduleShadows(snapshot, routing, input, [input.requestId]);
     return { model: input.model, requestId: input.requestId, rows: [answer] };
+  }
+
+  /** A row's answer, logged as a live record (also when an admin pinned a shadow variant). */
+  function answerAndLog(requestId: string, served: ServedModel, target: RouteTarget, prepared: PreparedRow, probability: number, latencyMs: number, ts: Date): RowAnswer {
+    const prediction = probability > thresholdOf(served) ? 1 : 0;
+    deps.log.append(record(requestId, served, target, 'live', prepared, { prediction, probability }, latencyMs, ts));
+    return { prediction, probability, model_version: served.version, variant: target.variant, request_id: requestId };
   }
 
   /** Shadow targets score the same request rows after the answer is on its way. */
@@ -222,6 +220,11 @@ export function createPredictor(deps: PredictorDeps): Predictor {
       while (pending.size > 0) await Promise.all([...pending]);
     },
   };
+}
+
+/** Checked right before the log (no await in between): a timed-out answer is never logged. */
+function throwIfTimedOut(signal: PredictSignal | undefined): void {
+  if (signal?.aborted) throw new ServingError(503, 'Timeout', 'the request timed out');
 }
 
 /** Rows grouped by the target that scores them: one group per target, rows in request order. */
