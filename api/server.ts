@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { serve } from '@hono/node-server';
@@ -86,9 +86,15 @@ export async function startGateway(config: KeelConfig, options: GatewayOptions =
       (closing ??= (async () => {
         logger.info('draining: no new connections, finishing requests in flight');
         const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+        // A keep-alive client would otherwise go on sending requests on its open connection until
+        // the grace period cut it mid-request: answered and logged, but never received. So every
+        // answer from here on closes its connection, and connections that fall idle are closed.
+        server.on('request', closeAfterAnswer);
         server.closeIdleConnections();
+        const idleSweep = setInterval(() => server.closeIdleConnections(), 50);
         const grace = setTimeout(() => server.closeAllConnections(), options.drainMs ?? 10_000);
         await drained;
+        clearInterval(idleSweep);
         clearTimeout(grace);
         await app.predictor?.idle();
         await serving.close();
@@ -99,6 +105,11 @@ export async function startGateway(config: KeelConfig, options: GatewayOptions =
         logger.flush();
       })()),
   };
+}
+
+/** While draining: the answer says `Connection: close` and the socket closes after it. */
+function closeAfterAnswer(_request: IncomingMessage, response: ServerResponse): void {
+  response.shouldKeepAlive = false;
 }
 
 /** The serving state and prediction log, started before the gateway takes traffic. */
