@@ -81,41 +81,69 @@ async function createPartition(client: DbClient, name: string, from: Date, to: D
 }
 
 /**
- * Inserts a batch as ONE statement (arrays unnested server-side). Rows already present (same ts,
- * request id, model, version, mode) are skipped, so replaying a spill file after a partial write
- * never counts a prediction twice. Returns the number of rows actually inserted.
+ * Inserts a batch as ONE statement. Rows already present (same ts, request id, model, version,
+ * mode) are skipped, so replaying a spill file after a partial write never counts a prediction
+ * twice. Returns the number of rows actually inserted.
  */
 export async function insertPredictions(db: Db | DbClient, records: readonly PredictionRecord[], gatewayId: string | null = null): Promise<number> {
   if (records.length === 0) return 0;
-  // One JSON document for the whole batch: serialised natively by JSON.stringify, where a text[]
-  // of JSON strings would go through pg's per-element array escaping (costly on the gateway's core).
-  const rows = records.map((r) => {
-    // Features from the request's own text when Postgres reads it safely: formatting 20 numbers
-    // again is most of a record's serialisation, on the gateway's core.
-    const fromText = r.requestJson !== undefined && parsesAsJsonb(r.requestJson);
-    return {
-      request_id: r.requestId,
-      model: r.model,
-      version: r.version,
-      variant: r.variant,
-      mode: r.mode,
-      features: fromText ? undefined : r.features,
-      request_json: fromText ? r.requestJson : undefined,
-      output: r.output,
-      latency_ms: r.latencyMs,
-      // Epoch milliseconds: a number costs nothing to write, where toISOString is per row.
-      ts_ms: r.ts.getTime(),
-    };
-  });
+  const { columns, requestTexts } = batchDocument(records);
   const result = await db.query(
     `INSERT INTO predictions (request_id, model, version, variant, mode, features, output, latency_ms, ts, gateway_id)
-     SELECT request_id, model, version, variant, mode, COALESCE(features, request_json::jsonb -> 'features'), output, latency_ms, to_timestamp(ts_ms / 1000.0), $2
-       FROM jsonb_to_recordset($1::jsonb)
-         AS t (request_id text, model text, version int, variant text, mode text, features jsonb, request_json text, output jsonb, latency_ms float8, ts_ms bigint)
+     SELECT r.request_id, r.model, r.version::int, r.variant, r.mode,
+            COALESCE(NULLIF(r.features, 'null'), r.request -> 'features'), r.output,
+            r.latency_ms::float8, to_timestamp(r.ts_ms::float8 / 1000.0), $3
+       FROM (SELECT $1::jsonb AS c, $2::jsonb AS q) AS batch
+       CROSS JOIN LATERAL ROWS FROM (
+         jsonb_array_elements_text(batch.c -> 'r'), jsonb_array_elements_text(batch.c -> 'm'),
+         jsonb_array_elements_text(batch.c -> 'v'), jsonb_array_elements_text(batch.c -> 'a'),
+         jsonb_array_elements_text(batch.c -> 'o'), jsonb_array_elements(batch.c -> 'f'),
+         jsonb_array_elements(batch.q), jsonb_array_elements(batch.c -> 'y'),
+         jsonb_array_elements_text(batch.c -> 'l'), jsonb_array_elements_text(batch.c -> 't')
+       ) AS r (request_id, model, version, variant, mode, features, request, output, latency_ms, ts_ms)
      ON CONFLICT DO NOTHING`,
-    [jsonbSafe(JSON.stringify(rows)), gatewayId],
+    [columns, requestTexts, gatewayId],
   );
   return result.rowCount ?? 0;
+}
+
+/**
+ * A batch as column arrays (one JSON.stringify of flat arrays, not an object per row), and the
+ * request texts as their own JSON array. A record's features come from its request's own text when
+ * Postgres reads it safely: the text is spliced into that array as it is (it parsed as JSON and
+ * holds no backslash, so it needs no escaping and no NUL replacement), where formatting the numbers
+ * again and escaping the text as a string were most of a record's serialisation, on the gateway's
+ * core. Otherwise the parsed features go in the `f` column and the text slot is `null`.
+ */
+export function batchDocument(records: readonly PredictionRecord[]): { columns: string; requestTexts: string } {
+  const n = records.length;
+  const r = new Array<string>(n);
+  const m = new Array<string>(n);
+  const v = new Array<number>(n);
+  const a = new Array<string>(n);
+  const o = new Array<string>(n);
+  const f = new Array<PredictionRecord['features'] | null>(n);
+  const y = new Array<Record<string, unknown>>(n);
+  const l = new Array<number>(n);
+  const t = new Array<number>(n);
+  let texts = '';
+  for (let i = 0; i < n; i++) {
+    const record = records[i]!;
+    r[i] = record.requestId;
+    m[i] = record.model;
+    v[i] = record.version;
+    a[i] = record.variant;
+    o[i] = record.mode;
+    y[i] = record.output;
+    l[i] = record.latencyMs;
+    // Epoch milliseconds: a number costs nothing to write, where toISOString is per row.
+    t[i] = record.ts.getTime();
+    const text = record.requestJson;
+    const fromText = text !== undefined && parsesAsJsonb(text);
+    f[i] = fromText ? null : record.features;
+    texts += i === 0 ? (fromText ? text : 'null') : fromText ? `,${text}` : ',null';
+  }
+  return { columns: jsonbSafe(JSON.stringify({ r, m, v, a, o, f, y, l, t })), requestTexts: `[${texts}]` };
 }
 
 /**
