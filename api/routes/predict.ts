@@ -13,7 +13,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { RowRequest } from '../serving/enrich.js';
 import type { PredictionRouteDeps } from '../serving/http.js';
-import { answer, errorResponse, parseBody, refusal, readJsonText, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { answer, errorResponse, parseBody, parseJsonText, refusal, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
 import { oneRowFeatures, predictRequestSchema } from '../serving/request-schemas.js';
 
 export interface PredictRoutesDeps extends PredictionRouteDeps {
@@ -44,7 +44,9 @@ export function predictRoutes(deps: PredictRoutesDeps) {
     if (refused) return refused;
     let requestId: string | undefined;
     try {
-      const { text, json } = await readJsonText(c);
+      // The text is kept: the prediction log can store the features from it as they were sent.
+      const text = await c.req.text();
+      const json = parseJsonText(text);
       const common = oneRowFeatures(json);
       const body = common ?? parseBody(predictRequestSchema, json);
       requestId = requestIdFor(c, body.request_id);

@@ -87,13 +87,8 @@ export async function readJsonBody(c: Context): Promise<unknown> {
   return parseJsonText(await c.req.text());
 }
 
-/** The body's text and its parsed JSON (the text is what the prediction log can store as is). */
-export async function readJsonText(c: Context): Promise<{ text: string; json: unknown }> {
-  const text = await c.req.text();
-  return { text, json: parseJsonText(text) };
-}
-
-function parseJsonText(text: string): unknown {
+/** The parsed JSON of a body's text (`await c.req.text()`); 400 `MalformedJson` when it is not JSON. */
+export function parseJsonText(text: string): unknown {
   if (text.trim() === '') throw new ServingError(400, 'MalformedJson', 'the request body is empty; send a JSON object');
   try {
     return JSON.parse(text) as unknown;

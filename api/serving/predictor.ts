@@ -105,13 +105,26 @@ export interface Predictor {
 export function createPredictor(deps: PredictorDeps): Predictor {
   const pending = new Set<Promise<void>>();
 
-  async function predict(input: PredictInput, signal?: PredictSignal): Promise<PredictResult> {
-    const started = performance.now();
-    const snapshot = deps.serving.current();
-    const routing = resolveRouting(snapshot, input.model);
-    if (input.rows.length === 1 && input.variant === undefined && input.rows[0]!.entity === undefined) {
-      return predictOneRow(input, snapshot, routing, started, signal);
+  /**
+   * Not async itself: an async function returning another's promise costs two more turns of the
+   * microtask queue per request. Errors before the first await still reject, never throw.
+   */
+  function predict(input: PredictInput, signal?: PredictSignal): Promise<PredictResult> {
+    try {
+      const started = performance.now();
+      const snapshot = deps.serving.current();
+      const routing = resolveRouting(snapshot, input.model);
+      if (input.rows.length === 1 && input.variant === undefined && input.rows[0]!.entity === undefined) {
+        return predictOneRow(input, snapshot, routing, started, signal);
+      }
+      return predictRows(input, snapshot, routing, started, signal);
+    } catch (error) {
+      return Promise.reject(error);
     }
+  }
+
+  /** Any request: rows routed one by one, each target's rows scored in one run. */
+  async function predictRows(input: PredictInput, snapshot: ServingSnapshot, routing: ModelRouting, started: number, signal?: PredictSignal): Promise<PredictResult> {
     const rowIds = input.rows.length === 1 ? [input.requestId] : input.rows.map((_, i) => `${input.requestId}:${i}`);
 
     // Route every row, then score each target's rows together.
