@@ -21,7 +21,7 @@ import { loadConfig } from '../lib/config.js';
 import { openArtifactStore } from '../stores/artifacts/index.js';
 import { createDb } from '../stores/db.js';
 import { migrate } from '../stores/migrate.js';
-import { gatewayEnv, isolatePostgres, need, procStat, recreateDatabase, registerAbModels, startPinned, stop, wrk } from './gateway/harness.js';
+import { cpuPerRequest, cpuTimeMs, gatewayEnv, isolatePostgres, need, recreateDatabase, registerAbModels, startPinned, stop, wrk } from './gateway/harness.js';
 
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 const { values: args, positionals } = parseArgs({
@@ -37,17 +37,6 @@ interface Round {
   p99Ms: number;
   cpuUsPerRequest: number;
   userCpuUsPerRequest: number;
-}
-
-/**
- * User and system CPU time of a process, in ms (clock ticks of 10 ms). User time is the gateway's
- * own code; system time is mostly the kernel's loopback TCP, whose cost per write swings with how
- * the load generator is scheduled, so user time tells code changes apart more precisely.
- */
-function cpuMs(pid: number): { user: number; total: number } {
-  const stat = procStat(pid);
-  if (!stat) throw new Error(`process ${pid} is gone`);
-  return { user: Number(stat[11]) * 10, total: (Number(stat[11]) + Number(stat[12])) * 10 };
 }
 
 function median(values: number[]): number {
@@ -82,19 +71,18 @@ async function main(): Promise<void> {
         const command = [process.execPath, ...GATEWAY_NODE_FLAGS, ...checkout.nodeFlags, path.join(checkout.dir, 'bin', 'keel.js'), 'gateway'];
         const child = await startPinned(checkout.label, command, env, `http://127.0.0.1:${port}/readyz`, checkout.dir);
         try {
-          let before = { user: 0, total: 0 };
+          let before = { user: 0, system: 0 };
           const figures = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, Number(args.seconds), Number(args.connections), () => {
-            before = cpuMs(child.pid!); // after wrk's warm-up run
+            before = cpuTimeMs(child.pid!); // after wrk's warm-up run
           });
-          const after = cpuMs(child.pid!);
-          const perRequest = (ms: number) => Math.round((ms * 10_000) / figures.requests) / 10;
+          const cpu = cpuPerRequest(before, cpuTimeMs(child.pid!), figures.requests);
           const result = {
             checkout: checkout.label,
             round,
             rps: figures.rps,
             p99Ms: figures.p99Ms,
-            cpuUsPerRequest: perRequest(after.total - before.total),
-            userCpuUsPerRequest: perRequest(after.user - before.user),
+            cpuUsPerRequest: Math.round((cpu.userUs + cpu.systemUs) * 10) / 10,
+            userCpuUsPerRequest: cpu.userUs,
           };
           rounds.push(result);
           log(`round ${round} ${checkout.label}: ${result.rps} req/s, p99 ${result.p99Ms} ms, ${result.cpuUsPerRequest} µs CPU per request (${result.userCpuUsPerRequest} user)`);

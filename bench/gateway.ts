@@ -36,7 +36,7 @@ import { createDb } from '../stores/db.js';
 import { migrate } from '../stores/migrate.js';
 import { freePort } from '../infra/local/ports.js';
 import { registerChurnFeatureModel } from '../test/helpers/served-models.js';
-import { type Figures, gatewayEnv, isolatePostgres, LOAD_CPU, need, recreateDatabase, registerAbModels, SERVER_CPU, startPinned, stop, wrk } from './gateway/harness.js';
+import { cpuPerRequest, cpuTimeMs, type Figures, gatewayEnv, isolatePostgres, LOAD_CPU, need, recreateDatabase, registerAbModels, SERVER_CPU, startPinned, stop, wrk } from './gateway/harness.js';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(BENCH_DIR, '..');
@@ -74,7 +74,8 @@ function log(message: string): void {
 
 function show(name: string, f: Figures | null): void {
   if (!f) return log(`${name.padEnd(13)} skipped`);
-  log(`${name.padEnd(13)} ${String(f.rps).padStart(7)} req/s   p50 ${f.p50Ms.toFixed(2)} ms   p99 ${f.p99Ms.toFixed(2)} ms   (${f.requests} requests, ${f.non2xx} non-2xx)`);
+  const cpu = f.cpu ? `, CPU ${f.cpu.userUs} + ${f.cpu.systemUs} µs user + system per request` : '';
+  log(`${name.padEnd(13)} ${String(f.rps).padStart(7)} req/s   p50 ${f.p50Ms.toFixed(2)} ms   p99 ${f.p99Ms.toFixed(2)} ms   (${f.requests} requests, ${f.non2xx} non-2xx${cpu})`);
 }
 
 async function main(): Promise<void> {
@@ -104,34 +105,38 @@ async function main(): Promise<void> {
   type Scenario = 'bare' | 'bareOnnx' | 'keel' | 'keelEnriched';
   const rounds: Record<Scenario, Figures[]> = { bare: [], bareOnnx: [], keel: [], keelEnriched: [] };
   const servers: ChildProcess[] = [];
-  const targets: Array<{ scenario: Scenario; url: string; bodies: string[] }> = [];
+  const targets: Array<{ scenario: Scenario; url: string; bodies: string[]; server: ChildProcess }> = [];
   let restorePostgres = () => {};
   let before = 0;
   try {
     if (runs('bare')) {
       const port = await freePort();
       servers.push(await startPinned('bare hono', [process.execPath, ...GATEWAY_NODE_FLAGS, ...profileFlags('bare'), '--import', 'tsx', path.join(BENCH_DIR, 'gateway', 'bare-hono.ts')], { ...process.env, PORT: String(port) }, `http://127.0.0.1:${port}/v1/models/x/predict`));
-      targets.push({ scenario: 'bare', url: `http://127.0.0.1:${port}/v1/models/churn_ab/predict`, bodies: featureBodies });
+      targets.push({ scenario: 'bare', url: `http://127.0.0.1:${port}/v1/models/churn_ab/predict`, bodies: featureBodies, server: servers.at(-1)! });
     }
     // The floor under (b): the bare app scoring the same models, nothing else.
     if (runs('bareOnnx')) {
       const port = await freePort();
       const env = { ...process.env, PORT: String(port), DATABASE_URL: url, KEEL_ARTIFACTS: `file://${artifactsDir}`, MODEL: 'churn_ab', VERSIONS: `${gbdt.version},${logreg.version}` };
       servers.push(await startPinned('bare hono + onnxruntime', [process.execPath, ...GATEWAY_NODE_FLAGS, ...profileFlags('bareOnnx'), '--import', 'tsx', path.join(BENCH_DIR, 'gateway', 'bare-onnx.ts')], env, `http://127.0.0.1:${port}/v1/models/x/predict`));
-      targets.push({ scenario: 'bareOnnx', url: `http://127.0.0.1:${port}/v1/models/churn_ab/predict`, bodies: featureBodies });
+      targets.push({ scenario: 'bareOnnx', url: `http://127.0.0.1:${port}/v1/models/churn_ab/predict`, bodies: featureBodies, server: servers.at(-1)! });
     }
     // (b) and (c): the gateway as `keel up` runs it, with its V8 flags.
     if (runs('keel') || runs('keelEnriched')) {
       const port = await freePort();
       servers.push(await startPinned('gateway', [process.execPath, ...GATEWAY_NODE_FLAGS, ...profileFlags('gateway'), path.join(REPO, 'bin', 'keel.js'), 'gateway'], gatewayEnv(url, artifactsDir, port), `http://127.0.0.1:${port}/readyz`));
-      if (runs('keel')) targets.push({ scenario: 'keel', url: `http://127.0.0.1:${port}/v1/models/churn_ab/predict`, bodies: featureBodies });
-      if (runs('keelEnriched')) targets.push({ scenario: 'keelEnriched', url: `http://127.0.0.1:${port}/v1/models/churn_online/predict`, bodies: entityBodies });
+      if (runs('keel')) targets.push({ scenario: 'keel', url: `http://127.0.0.1:${port}/v1/models/churn_ab/predict`, bodies: featureBodies, server: servers.at(-1)! });
+      if (runs('keelEnriched')) targets.push({ scenario: 'keelEnriched', url: `http://127.0.0.1:${port}/v1/models/churn_online/predict`, bodies: entityBodies, server: servers.at(-1)! });
       restorePostgres = await isolatePostgres(db, log);
       before = await countPredictions(db);
     }
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const { scenario, url: target, bodies } of targets) {
-        const figures = wrk(target, bodies, SECONDS, CONNECTIONS);
+      for (const { scenario, url: target, bodies, server } of targets) {
+        let before = { user: 0, system: 0 };
+        const figures = wrk(target, bodies, SECONDS, CONNECTIONS, () => {
+          before = cpuTimeMs(server.pid!); // after the warm-up run
+        });
+        figures.cpu = cpuPerRequest(before, cpuTimeMs(server.pid!), figures.requests);
         rounds[scenario].push(figures);
         show(`${scenario}${ROUNDS > 1 ? ` #${round}` : ''}`, figures);
       }
@@ -163,7 +168,12 @@ async function main(): Promise<void> {
     writeFileSync(csv, tableToCsv(table));
     const child = await startPinned('fastapi', [python, path.join(BENCH_DIR, 'gateway', 'seed_fastapi.py'), csv, String(port)], process.env, `http://127.0.0.1:${port}/docs`);
     try {
-      results.seedDesign = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS, CONNECTIONS);
+      let before = { user: 0, system: 0 };
+      const seed = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS, CONNECTIONS, () => {
+        before = cpuTimeMs(child.pid!);
+      });
+      seed.cpu = cpuPerRequest(before, cpuTimeMs(child.pid!), seed.requests);
+      results.seedDesign = seed;
     } finally {
       await stop(child);
     }

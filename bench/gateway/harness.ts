@@ -26,6 +26,8 @@ export interface Figures {
   p99Ms: number;
   requests: number;
   non2xx: number;
+  /** The server's CPU time per request in the measured run (user, system), when it was read. */
+  cpu?: { userUs: number; systemUs: number };
 }
 
 export function need(binary: string): boolean {
@@ -74,6 +76,23 @@ export async function stop(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * User and system CPU time of a process, in ms (clock ticks of 10 ms). User time is the server's
+ * own code; system time is mostly the kernel's loopback TCP, whose cost per write swings with how
+ * the load generator is scheduled, so user time tells code changes apart more precisely.
+ */
+export function cpuTimeMs(pid: number): { user: number; system: number } {
+  const stat = procStat(pid);
+  if (!stat) throw new Error(`process ${pid} is gone`);
+  return { user: Number(stat[11]) * 10, system: Number(stat[12]) * 10 };
+}
+
+/** CPU µs per request of a server over a measured run, from two `cpuTimeMs` readings. */
+export function cpuPerRequest(before: { user: number; system: number }, after: { user: number; system: number }, requests: number): { userUs: number; systemUs: number } {
+  const us = (ms: number) => Math.round((ms * 10_000) / requests) / 10;
+  return { userUs: us(after.user - before.user), systemUs: us(after.system - before.system) };
 }
 
 /** `/proc/<pid>/stat` fields after the command name: [state, ppid, …]; undefined when unreadable. */
