@@ -21,7 +21,7 @@ import { loadConfig } from '../lib/config.js';
 import { openArtifactStore } from '../stores/artifacts/index.js';
 import { createDb } from '../stores/db.js';
 import { migrate } from '../stores/migrate.js';
-import { cpuPerRequest, cpuTimeMs, gatewayEnv, isolatePostgres, need, recreateDatabase, registerAbModels, startPinned, stop, wrk } from './gateway/harness.js';
+import { gatewayEnv, isolatePostgres, need, recreateDatabase, registerAbModels, startPinned, stop, wrk } from './gateway/harness.js';
 
 const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 const { values: args, positionals } = parseArgs({
@@ -71,11 +71,8 @@ async function main(): Promise<void> {
         const command = [process.execPath, ...GATEWAY_NODE_FLAGS, ...checkout.nodeFlags, path.join(checkout.dir, 'bin', 'keel.js'), 'gateway'];
         const child = await startPinned(checkout.label, command, env, `http://127.0.0.1:${port}/readyz`, checkout.dir);
         try {
-          let before = { user: 0, system: 0 };
-          const figures = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, Number(args.seconds), Number(args.connections), () => {
-            before = cpuTimeMs(child.pid!); // after wrk's warm-up run
-          });
-          const cpu = cpuPerRequest(before, cpuTimeMs(child.pid!), figures.requests);
+          const figures = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, Number(args.seconds), Number(args.connections), child.pid);
+          const cpu = figures.cpu!;
           const result = {
             checkout: checkout.label,
             round,

@@ -36,7 +36,7 @@ import { createDb } from '../stores/db.js';
 import { migrate } from '../stores/migrate.js';
 import { freePort } from '../infra/local/ports.js';
 import { registerChurnFeatureModel } from '../test/helpers/served-models.js';
-import { cpuPerRequest, cpuTimeMs, type Figures, gatewayEnv, isolatePostgres, LOAD_CPU, need, recreateDatabase, registerAbModels, SERVER_CPU, startPinned, stop, wrk } from './gateway/harness.js';
+import { type Figures, gatewayEnv, isolatePostgres, LOAD_CPU, need, recreateDatabase, registerAbModels, SERVER_CPU, startPinned, stop, wrk } from './gateway/harness.js';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(BENCH_DIR, '..');
@@ -132,11 +132,7 @@ async function main(): Promise<void> {
     }
     for (let round = 1; round <= ROUNDS; round++) {
       for (const { scenario, url: target, bodies, server } of targets) {
-        let before = { user: 0, system: 0 };
-        const figures = wrk(target, bodies, SECONDS, CONNECTIONS, () => {
-          before = cpuTimeMs(server.pid!); // after the warm-up run
-        });
-        figures.cpu = cpuPerRequest(before, cpuTimeMs(server.pid!), figures.requests);
+        const figures = wrk(target, bodies, SECONDS, CONNECTIONS, server.pid);
         rounds[scenario].push(figures);
         show(`${scenario}${ROUNDS > 1 ? ` #${round}` : ''}`, figures);
       }
@@ -168,12 +164,7 @@ async function main(): Promise<void> {
     writeFileSync(csv, tableToCsv(table));
     const child = await startPinned('fastapi', [python, path.join(BENCH_DIR, 'gateway', 'seed_fastapi.py'), csv, String(port)], process.env, `http://127.0.0.1:${port}/docs`);
     try {
-      let before = { user: 0, system: 0 };
-      const seed = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS, CONNECTIONS, () => {
-        before = cpuTimeMs(child.pid!);
-      });
-      seed.cpu = cpuPerRequest(before, cpuTimeMs(child.pid!), seed.requests);
-      results.seedDesign = seed;
+      results.seedDesign = wrk(`http://127.0.0.1:${port}/v1/models/churn_ab/predict`, featureBodies, SECONDS, CONNECTIONS, child.pid);
     } finally {
       await stop(child);
     }

@@ -95,11 +95,11 @@ export async function insertPredictions(db: Db | DbClient, records: readonly Pre
             r.latency_ms::float8, to_timestamp(r.ts_ms::float8 / 1000.0), $3
        FROM (SELECT $1::jsonb AS c, $2::jsonb AS q) AS batch
        CROSS JOIN LATERAL ROWS FROM (
-         jsonb_array_elements_text(batch.c -> 'r'), jsonb_array_elements_text(batch.c -> 'm'),
-         jsonb_array_elements_text(batch.c -> 'v'), jsonb_array_elements_text(batch.c -> 'a'),
-         jsonb_array_elements_text(batch.c -> 'o'), jsonb_array_elements(batch.c -> 'f'),
-         jsonb_array_elements(batch.q), jsonb_array_elements(batch.c -> 'y'),
-         jsonb_array_elements_text(batch.c -> 'l'), jsonb_array_elements_text(batch.c -> 't')
+         jsonb_array_elements_text(batch.c -> 'request_id'), jsonb_array_elements_text(batch.c -> 'model'),
+         jsonb_array_elements_text(batch.c -> 'version'), jsonb_array_elements_text(batch.c -> 'variant'),
+         jsonb_array_elements_text(batch.c -> 'mode'), jsonb_array_elements(batch.c -> 'features'),
+         jsonb_array_elements(batch.q), jsonb_array_elements(batch.c -> 'output'),
+         jsonb_array_elements_text(batch.c -> 'latency_ms'), jsonb_array_elements_text(batch.c -> 'ts_ms')
        ) AS r (request_id, model, version, variant, mode, features, request, output, latency_ms, ts_ms)
      ON CONFLICT DO NOTHING`,
     [columns, requestTexts, gatewayId],
@@ -113,37 +113,39 @@ export async function insertPredictions(db: Db | DbClient, records: readonly Pre
  * Postgres reads it safely: the text is spliced into that array as it is (it parsed as JSON and
  * holds no backslash, so it needs no escaping and no NUL replacement), where formatting the numbers
  * again and escaping the text as a string were most of a record's serialisation, on the gateway's
- * core. Otherwise the parsed features go in the `f` column and the text slot is `null`.
+ * core. Otherwise the parsed features go in the `features` column and the text slot is `null`.
  */
-export function batchDocument(records: readonly PredictionRecord[]): { columns: string; requestTexts: string } {
+function batchDocument(records: readonly PredictionRecord[]): { columns: string; requestTexts: string } {
   const n = records.length;
-  const r = new Array<string>(n);
-  const m = new Array<string>(n);
-  const v = new Array<number>(n);
-  const a = new Array<string>(n);
-  const o = new Array<string>(n);
-  const f = new Array<PredictionRecord['features'] | null>(n);
-  const y = new Array<Record<string, unknown>>(n);
-  const l = new Array<number>(n);
-  const t = new Array<number>(n);
-  let texts = '';
+  const columns = {
+    request_id: new Array<string>(n),
+    model: new Array<string>(n),
+    version: new Array<number>(n),
+    variant: new Array<string>(n),
+    mode: new Array<string>(n),
+    features: new Array<PredictionRecord['features'] | null>(n),
+    output: new Array<Record<string, unknown>>(n),
+    latency_ms: new Array<number>(n),
+    // Epoch milliseconds: a number costs nothing to write, where toISOString is per row.
+    ts_ms: new Array<number>(n),
+  };
+  const texts = new Array<string>(n);
   for (let i = 0; i < n; i++) {
     const record = records[i]!;
-    r[i] = record.requestId;
-    m[i] = record.model;
-    v[i] = record.version;
-    a[i] = record.variant;
-    o[i] = record.mode;
-    y[i] = record.output;
-    l[i] = record.latencyMs;
-    // Epoch milliseconds: a number costs nothing to write, where toISOString is per row.
-    t[i] = record.ts.getTime();
+    columns.request_id[i] = record.requestId;
+    columns.model[i] = record.model;
+    columns.version[i] = record.version;
+    columns.variant[i] = record.variant;
+    columns.mode[i] = record.mode;
+    columns.output[i] = record.output;
+    columns.latency_ms[i] = record.latencyMs;
+    columns.ts_ms[i] = record.ts.getTime();
     const text = record.requestJson;
     const fromText = text !== undefined && parsesAsJsonb(text);
-    f[i] = fromText ? null : record.features;
-    texts += i === 0 ? (fromText ? text : 'null') : fromText ? `,${text}` : ',null';
+    columns.features[i] = fromText ? null : record.features;
+    texts[i] = fromText ? text : 'null';
   }
-  return { columns: jsonbSafe(JSON.stringify({ r, m, v, a, o, f, y, l, t })), requestTexts: `[${texts}]` };
+  return { columns: jsonbSafe(JSON.stringify(columns)), requestTexts: `[${texts.join(',')}]` };
 }
 
 /**

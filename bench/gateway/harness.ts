@@ -83,14 +83,14 @@ export async function stop(child: ChildProcess): Promise<void> {
  * own code; system time is mostly the kernel's loopback TCP, whose cost per write swings with how
  * the load generator is scheduled, so user time tells code changes apart more precisely.
  */
-export function cpuTimeMs(pid: number): { user: number; system: number } {
+function cpuTimeMs(pid: number): { user: number; system: number } {
   const stat = procStat(pid);
   if (!stat) throw new Error(`process ${pid} is gone`);
   return { user: Number(stat[11]) * 10, system: Number(stat[12]) * 10 };
 }
 
 /** CPU µs per request of a server over a measured run, from two `cpuTimeMs` readings. */
-export function cpuPerRequest(before: { user: number; system: number }, after: { user: number; system: number }, requests: number): { userUs: number; systemUs: number } {
+function cpuPerRequest(before: { user: number; system: number }, after: { user: number; system: number }, requests: number): { userUs: number; systemUs: number } {
   const us = (ms: number) => Math.round((ms * 10_000) / requests) / 10;
   return { userUs: us(after.user - before.user), systemUs: us(after.system - before.system) };
 }
@@ -156,8 +156,11 @@ function toMs(text: string): number {
   return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
 }
 
-/** One wrk run pinned to the load CPU: `seconds` measured after a 3 s warm-up run (`beforeMeasure` runs between them). */
-export function wrk(url: string, bodies: string[], seconds: number, connections: number, beforeMeasure?: () => void): Figures {
+/**
+ * One wrk run pinned to the load CPU: `seconds` measured after a 3 s warm-up run; with `serverPid`,
+ * the server's CPU time per request over the measured run goes in `cpu`.
+ */
+export function wrk(url: string, bodies: string[], seconds: number, connections: number, serverPid?: number): Figures {
   const bodiesFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'keel-bench-')), 'bodies.jsonl');
   writeFileSync(bodiesFile, bodies.join('\n') + '\n');
   const target = new URL(url);
@@ -172,15 +175,17 @@ export function wrk(url: string, bodies: string[], seconds: number, connections:
     return result.stdout;
   };
   run(3);
-  beforeMeasure?.();
+  const before = serverPid === undefined ? undefined : cpuTimeMs(serverPid);
   const out = run(seconds);
+  const after = serverPid === undefined ? undefined : cpuTimeMs(serverPid);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const p50 = /\s50%\s+(\S+)/.exec(out)?.[1];
   const p99 = /\s99%\s+(\S+)/.exec(out)?.[1];
   const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   if (!p50 || !p99 || !Number.isFinite(rps)) throw new Error(`cannot read wrk output:\n${out}`);
-  return { rps: Math.round(rps), p50Ms: toMs(p50), p99Ms: toMs(p99), requests, non2xx };
+  const cpu = before && after ? cpuPerRequest(before, after, requests) : undefined;
+  return { rps: Math.round(rps), p50Ms: toMs(p50), p99Ms: toMs(p99), requests, non2xx, cpu };
 }
 
 /** The environment of a benchmarked `keel gateway`: its own database, artifacts and home, open on loopback. */
