@@ -3,7 +3,8 @@
  * `{features}`, `{entity}` (online store + on-demand functions), `{instances}`; every refusal a JSON
  * 4xx naming the field (in OIP's and MLflow's own error shapes on theirs); the same answer through
  * v1, OIP v2 and MLflow's /invocations; a sticky A/B split; `x-keel-variant` only for admin; shadow
- * versions scored and logged but never returned; the metrics series. The prediction log is an in-memory collector (the log boundary).
+ * versions scored and logged but never returned; the metrics series. The prediction log is an
+ * in-memory collector (the log boundary).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
