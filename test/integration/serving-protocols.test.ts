@@ -21,6 +21,7 @@ import { createApiKey } from '../../stores/api-keys.js';
 import { createDb, type Db } from '../../stores/db.js';
 import { migrate } from '../../stores/migrate.js';
 import { setRoutes } from '../../stores/routes.js';
+import { assertErrorBody } from '../helpers/error-shapes.js';
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.js';
 import { registerServedModel, SERVED_FEATURES } from '../helpers/served-models.js';
 import { freshDatabase, testDatabaseUrl } from '../helpers/services.js';
@@ -138,14 +139,11 @@ class OipClient {
 }
 
 /** An OIP error body: exactly `{"error": "<string>"}`. */
-function oipError(res: { status: number; text: string; json: () => Json }, status: number, message?: RegExp): string {
+function oipError(res: { status: number; text: string }, status: number, message?: RegExp): void {
   assert.equal(res.status, status, res.text);
-  const body = res.json();
-  assert.deepEqual(Object.keys(body), ['error'], res.text);
-  assert.equal(typeof body.error, 'string', res.text);
-  if (message) assert.match(body.error, message);
+  const said = assertErrorBody('/v2', res.text, res.text);
+  if (message) assert.match(said, message);
   assert.ok(!res.text.includes(SECRET), `the error echoes data: ${res.text}`);
-  return body.error as string;
 }
 
 describe('Open Inference Protocol v2, as its text says', () => {
@@ -309,11 +307,9 @@ describe('Open Inference Protocol v2, as its text says', () => {
 /** An MLflow error body: `{"error_code", "message"}`. */
 function mlflowError(res: { status: number; text: string; json: () => Json }, status: number, errorCode: string, message?: RegExp): void {
   assert.equal(res.status, status, res.text);
-  const body = res.json();
-  assert.deepEqual(Object.keys(body).sort(), ['error_code', 'message'], res.text);
-  assert.equal(body.error_code, errorCode, res.text);
-  assert.equal(typeof body.message, 'string');
-  if (message) assert.match(body.message, message);
+  const said = assertErrorBody('/invocations', res.text, res.text);
+  assert.equal(res.json().error_code, errorCode, res.text);
+  if (message) assert.match(said, message);
   assert.ok(!res.text.includes(SECRET), `the error echoes data: ${res.text}`);
 }
 
