@@ -10,7 +10,7 @@ import { feedbackRoutes } from './routes/feedback.js';
 import { healthRoutes, type ReadinessCheck } from './routes/health.js';
 import { mlflowRoutes } from './routes/mlflow.js';
 import { modelRoutes } from './routes/models.js';
-import { isOipPath, oipRoutes } from './routes/oip.js';
+import { oipRoutes } from './routes/oip.js';
 import type { PipelineRouteDeps } from './routes/pipelines.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { predictRoutes } from './routes/predict.js';
@@ -19,7 +19,7 @@ import type { PredictionRouteDeps, ServingLimits } from './serving/http.js';
 import { bodySizeLimit, DEFAULT_SERVING_LIMITS, errorResponse } from './serving/http.js';
 import type { Predictor, TargetPicker } from './serving/predictor.js';
 import { createOnlineReader } from './serving/online-reads.js';
-import { keelErrors, oipErrors } from './serving/protocol-errors.js';
+import { keelErrors, protocolErrorsFor } from './serving/protocol-errors.js';
 import { createPredictor } from './serving/predictor.js';
 import type { PredictionRecord, ServingSnapshot } from './serving/types.js';
 
@@ -142,8 +142,8 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     app.route('/', pipelineRoutes(deps.registry));
   }
   app.notFound((c) => {
-    // The Open Inference Protocol's paths answer in its shape, unknown ones included.
-    const render = isOipPath(c.req.path) ? oipErrors : keelErrors;
+    // A protocol's paths answer in its shape, unknown ones (/v2/…) included.
+    const render = protocolErrorsFor(c.req.path) ?? keelErrors;
     return render(c, 404, { code: 'NotFound', message: `no route for ${c.req.method} ${c.req.path}` });
   });
   app.onError((error, c) => errorResponse(c, error, undefined, logError));

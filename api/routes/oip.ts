@@ -23,7 +23,7 @@
  * or shadow), which, like `x-keel-variant`, only admin callers may do: metadata lists `versions`
  * only to them, so every version listed is one the caller can request. Errors are the protocol's
  * `{"error": "<message>"}`, 400 for any bad request (malformed tensors included), and the auth and
- * body-limit refusals are rendered the same way.
+ * body-limit refusals are rendered the same way (protocol-errors.ts; unknown /v2 paths by app.ts).
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { InvalidInput } from '../../lib/errors.js';
@@ -64,11 +64,6 @@ const OUTPUTS = [
   { name: 'prediction', datatype: 'INT64', shape: [-1] },
 ];
 
-/** True for the paths this protocol owns, whose errors (404 included) are in its shape. */
-export function isOipPath(path: string): boolean {
-  return path === '/v2' || path.startsWith('/v2/');
-}
-
 /** The OIP datatype of each request feature. */
 export function oipDatatype(type: string | undefined): string {
   switch (type) {
@@ -100,19 +95,28 @@ function datatypeFits(datatype: string, type: string | undefined): boolean {
   }
 }
 
-function featureTypes(model: ServedModel): Map<string, string> {
-  return new Map(model.featureSpec.features.map((f) => [f.name, f.type]));
+/** A model's request layout: feature types by name, and the [N, F] tensor's columns when it has one. */
+interface TensorLayout {
+  types: ReadonlyMap<string, string>;
+  /** In order; undefined when a request feature is not numeric (a category, an on-demand input). */
+  columns: string[] | undefined;
 }
 
-/** The [N, F] tensor's columns in order, or undefined when a request feature is not numeric. */
-export function matrixColumns(model: ServedModel, plan: InputPlan): string[] | undefined {
-  const types = featureTypes(model);
-  return plan.required.every((name) => MATRIX_TYPES.has(types.get(name) ?? '')) ? plan.required : undefined;
+// Per input plan, which inputPlan caches per served model: built once, not per request.
+const layouts = new WeakMap<InputPlan, TensorLayout>();
+
+export function tensorLayout(model: ServedModel, plan: InputPlan): TensorLayout {
+  let layout = layouts.get(plan);
+  if (!layout) {
+    const types = new Map(model.featureSpec.features.map((f) => [f.name, f.type]));
+    const columns = plan.required.every((name) => MATRIX_TYPES.has(types.get(name) ?? '')) ? plan.required : undefined;
+    layouts.set(plan, (layout = { types, columns }));
+  }
+  return layout;
 }
 
 function metadata(model: ServedModel, plan: InputPlan, versions: string[] | undefined) {
-  const columns = matrixColumns(model, plan);
-  const types = featureTypes(model);
+  const { columns, types } = tensorLayout(model, plan);
   const inputs = columns
     ? [{ name: MATRIX_INPUT, datatype: 'FP64', shape: [-1, columns.length] }]
     : plan.required.map((name) => ({ name, datatype: oipDatatype(types.get(name)), shape: [-1] }));
@@ -167,7 +171,7 @@ export function tensorsToRows(inputs: readonly OipInput[], model: ServedModel, p
   if (single && !plan.allowed.has(single.name) && (single.name === MATRIX_INPUT || (single.shape.length === 2 && single.shape[1]! > 1))) {
     return matrixRows(single, model, plan);
   }
-  const types = featureTypes(model);
+  const { types } = tensorLayout(model, plan);
   const names = new Set<string>();
   let n: number | undefined;
   const columns = inputs.map((input) => {
@@ -197,9 +201,8 @@ export function tensorsToRows(inputs: readonly OipInput[], model: ServedModel, p
 
 function matrixRows(input: OipInput, model: ServedModel, plan: InputPlan): Array<Record<string, unknown>> {
   const field = `inputs.${input.name}`;
-  const columns = matrixColumns(model, plan);
+  const { columns, types } = tensorLayout(model, plan);
   if (!columns) {
-    const types = featureTypes(model);
     const other = plan.required.find((name) => !MATRIX_TYPES.has(types.get(name) ?? ''))!;
     throw new InvalidInput(
       `input ${input.name}: the model takes ${other} as ${types.get(other) ?? 'an on-demand input'}, which a numeric [N, F] tensor cannot carry; send one tensor per feature (GET /v2/models/${model.model} lists them)`,

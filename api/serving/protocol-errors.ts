@@ -44,6 +44,16 @@ export const mlflowErrors: ErrorRenderer = (c, status, error) => {
 };
 
 /**
+ * The renderer of the protocol that owns `path` (the route's path or the request's): OIP under
+ * `/v2`, MLflow on `/invocations`; undefined for Keel's own paths.
+ */
+export function protocolErrorsFor(path: string): ErrorRenderer | undefined {
+  if (path === '/v2' || path.startsWith('/v2/')) return oipErrors;
+  if (path === '/invocations') return mlflowErrors;
+  return undefined;
+}
+
+/**
  * A shared check's refusal (Keel's shape) in a protocol's shape, with the same status and headers
  * (`WWW-Authenticate`, `Connection: close`).
  */
