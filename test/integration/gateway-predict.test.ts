@@ -470,6 +470,20 @@ describe('gateway prediction endpoints', () => {
     assert.match(((await res.json()) as Json).error.message, /serving \(models not loaded or routing not applied yet\)/);
     assert.equal((await app.request('/readyz')).status, 200);
   });
+
+  it("the protocols' health endpoints follow the serving state: OIP's /v2/health/ready, MLflow's /ping and /health", async () => {
+    const notReady = makeApp({ state: { current: () => snapshot, ready: () => false } });
+    for (const [path, body] of [
+      ['/v2/health/ready', '{"ready":false}'],
+      ['/ping', '\n'],
+      ['/health', '\n'],
+    ] as const) {
+      const res = await notReady.request(path);
+      assert.deepEqual([res.status, await res.text()], [503, body], path);
+      assert.equal((await app.request(path)).status, 200, path);
+    }
+    assert.deepEqual(await (await notReady.request('/v2/health/live')).json(), { live: true });
+  });
 });
 
 /** The churn example's view of a feature (examples/churn/features.ts). */
