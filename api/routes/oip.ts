@@ -3,7 +3,7 @@
  * `specification/protocol/inference_rest.md`), answered by the same predictor as
  * `/v1/models/:name/predict`:
  *
- *   GET  /v2                                   server metadata {name, version, extensions}
+ *   GET  /v2 (and /v2/)                        server metadata {name, version, extensions}
  *   GET  /v2/health/live, /v2/health/ready     {live} / {ready} (503 until models are loaded)
  *   GET  /v2/models/:name[/versions/:v]        model metadata: name, versions, platform, inputs, outputs
  *   GET  /v2/models/:name[/versions/:v]/ready  {name, ready}
@@ -275,7 +275,10 @@ export function oipRoutes(deps: OipRoutesDeps) {
     const ready = deps.serving.ready();
     return c.json({ ready }, ready ? 200 : 503);
   });
-  app.get('/v2', (c) => c.json({ name: 'keel', version: KEEL_VERSION, extensions: [] }));
+  // The protocol's text says `v2`, its OpenAPI file `/v2/`.
+  const server = (c: Context) => c.json({ name: 'keel', version: KEEL_VERSION, extensions: [] });
+  app.get('/v2', server);
+  app.get('/v2/', server);
 
   const describe = async (c: Context) => {
     const no = await refused(c);

@@ -158,6 +158,8 @@ describe('Open Inference Protocol v2, as its text says', () => {
     const meta = await new OipClient(keys.predict).serverMetadata();
     assert.equal(meta.status, 200);
     assert.deepEqual(meta.json(), { name: 'keel', version: KEEL_VERSION, extensions: [] });
+    // The OpenAPI file of the protocol spells it /v2/.
+    assert.deepEqual((await call('GET', '/v2/')).json(), meta.json());
   });
 
   for (const [model, features] of [
