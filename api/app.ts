@@ -19,6 +19,7 @@ import type { PredictionRouteDeps, ServingLimits } from './serving/http.js';
 import { bodySizeLimit, DEFAULT_SERVING_LIMITS, errorResponse } from './serving/http.js';
 import type { Predictor, TargetPicker } from './serving/predictor.js';
 import { createOnlineReader } from './serving/online-reads.js';
+import { keelErrors, protocolErrorsFor } from './serving/protocol-errors.js';
 import { createPredictor } from './serving/predictor.js';
 import type { PredictionRecord, ServingSnapshot } from './serving/types.js';
 
@@ -140,7 +141,11 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     app.route('/', modelRoutes(deps.registry));
     app.route('/', pipelineRoutes(deps.registry));
   }
-  app.notFound((c) => sendError(c, 404, 'NotFound', `no route for ${c.req.method} ${c.req.path}`));
+  app.notFound((c) => {
+    // A protocol's paths answer in its shape, unknown ones (/v2/…) included.
+    const render = protocolErrorsFor(c.req.path) ?? keelErrors;
+    return render(c, 404, { code: 'NotFound', message: `no route for ${c.req.method} ${c.req.path}` });
+  });
   app.onError((error, c) => errorResponse(c, error, undefined, logError));
   return app;
 }

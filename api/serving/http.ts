@@ -10,11 +10,11 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import { InvalidInput, KeelError } from '../../lib/errors.js';
-import { errorBody } from '../errors.js';
 import { requestHeader } from '../request-headers.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { Predictor, PredictInput, PredictResult } from './predictor.js';
 import { createDeadlineQueue, type Deadline, type DeadlineQueue } from './deadlines.js';
+import { keelErrors, type ErrorRenderer } from './protocol-errors.js';
 import { describeIssue, requestIdSchema } from './request-schemas.js';
 import { batchTooLarge, forbiddenVariant, requestTimeout, ServingError } from './serving-errors.js';
 
@@ -193,9 +193,10 @@ export function answer(body: unknown, requestId: string): Response {
 }
 
 /**
- * Any error as Keel's JSON body: InvalidInput 422, ServingError its own status, HTTPException
- * (body limit) its status, anything else a logged 500 without details. Counted by code; once the
- * request id is known it is echoed in `x-request-id` and goes with a logged 500.
+ * Any error as Keel's JSON body (or a protocol's, with `render`): InvalidInput 422, ServingError
+ * its own status, HTTPException (body limit) its status, anything else a logged 500 without
+ * details. Counted by code; once the request id is known it is echoed in `x-request-id` and goes
+ * with a logged 500.
  */
 export function errorResponse(
   c: Context,
@@ -203,12 +204,13 @@ export function errorResponse(
   metrics?: GatewayMetrics,
   logError?: (error: unknown, requestId?: string) => void,
   requestId?: string,
+  render: ErrorRenderer = keelErrors,
 ): Response {
-  const { status, code, message, field } = classify(error);
-  metrics?.errors.inc({ code });
-  if (status >= 500 && code === 'Internal') logError?.(error, requestId);
+  const classified = classify(error);
+  metrics?.errors.inc({ code: classified.code });
+  if (classified.status >= 500 && classified.code === 'Internal') logError?.(error, requestId);
   if (requestId !== undefined) c.header('x-request-id', requestId);
-  return c.json(errorBody(code, message, field), status);
+  return render(c, classified.status, classified);
 }
 
 function classify(error: unknown): { status: ContentfulStatusCode; code: string; message: string; field?: string } {

@@ -1,9 +1,10 @@
 /**
  * The prediction endpoints through `app.request()` against real Postgres and real ONNX models:
  * `{features}`, `{entity}` (online store + on-demand functions), `{instances}`; every refusal a JSON
- * 4xx naming the field; the same answer through v1, OIP v2 and MLflow's /invocations; a sticky A/B
- * split; `x-keel-variant` only for admin; shadow versions scored and logged but never returned;
- * the metrics series. The prediction log is an in-memory collector (the log boundary).
+ * 4xx naming the field (in OIP's and MLflow's own error shapes on theirs); the same answer through
+ * v1, OIP v2 and MLflow's /invocations; a sticky A/B split; `x-keel-variant` only for admin; shadow
+ * versions scored and logged but never returned; the metrics series. The prediction log is an
+ * in-memory collector (the log boundary).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +20,7 @@ import { FsArtifactStore } from '../../stores/artifacts/fs-store.js';
 import { createDb, type Db } from '../../stores/db.js';
 import { getOnlineFeatures } from '../../stores/features/online.js';
 import { migrate } from '../../stores/migrate.js';
+import { assertErrorBody } from '../helpers/error-shapes.js';
 import { freshDatabase, testDatabaseUrl } from '../helpers/services.js';
 import { registerChurnFeatureModel, registerServedModel, SERVED_FEATURES } from '../helpers/served-models.js';
 import { tempDir } from '../helpers/temp.js';
@@ -325,6 +327,13 @@ describe('gateway prediction endpoints', () => {
       else if (field) assert.match(body.error.field, field);
       return body.error as Json;
     };
+    /** A refusal in the error shape of `path`'s protocol (test/helpers/error-shapes.ts). */
+    const expectProtocolError = async (res: Response, path: string, status: number, message?: RegExp) => {
+      const text = await res.text();
+      assert.equal(res.status, status, text);
+      const said = assertErrorBody(path, text);
+      if (message) assert.match(said, message);
+    };
 
     it('unknown and missing features are listed', async () => {
       const unknown = await expectError(await predict('single', { features: { ...row, colour: 'red', size: 3 } }), 422, 'InvalidInput', 'colour');
@@ -368,8 +377,8 @@ describe('gateway prediction endpoints', () => {
     it('unknown model 404, no live version 503', async () => {
       await expectError(await predict('nope', { features: row }), 404, 'NotFound', 'model');
       await expectError(await predict('empty', { features: row }), 503, 'NoLiveVersion');
-      await expectError(await post('/v2/models/nope/infer', { inputs: [{ name: 'x', shape: [1], datatype: 'FP64', data: [1] }] }), 404, 'NotFound');
-      await expectError(await post('/invocations', { dataframe_records: [row] }), 422, 'InvalidInput', 'model');
+      await expectProtocolError(await post('/v2/models/nope/infer', { inputs: [{ name: 'x', shape: [1], datatype: 'FP64', data: [1] }] }), '/v2', 404, /model nope/);
+      await expectProtocolError(await post('/invocations', { dataframe_records: [row] }), '/invocations', 400, /name the model/);
     });
 
     it('body size 413, batch size 413, timeout 503 (and nothing logged for it)', async () => {
@@ -393,13 +402,14 @@ describe('gateway prediction endpoints', () => {
       assert.equal(logged.filter((r) => r.requestId === 'too-slow').length, 0);
     });
 
-    it('OIP v2 and MLflow shape errors', async () => {
-      await expectError(await post('/v2/models/single/infer', { inputs: [{ name: 'tenure_months', shape: [2], datatype: 'FP64', data: [1] }] }), 422, 'InvalidInput', 'inputs.tenure_months');
-      await expectError(await post('/v2/models/single/infer', { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 0] }] }), 422, 'InvalidInput', 'inputs.input');
-      await expectError(await post('/v2/models/single/infer', { inputs: [] }), 422, 'InvalidInput', 'inputs');
-      await expectError(await post('/v2/models/single/infer', { inputs: [{ name: 'plan', shape: [1], datatype: 'COMPLEX', data: [1] }] }), 422, 'InvalidInput');
-      await expectError(await post('/invocations?model=single', { dataframe_split: { columns: ['a'], data: [[1, 2]] } }), 422, 'InvalidInput');
-      await expectError(await post('/invocations?model=single', { something: [] }), 422, 'InvalidInput');
+    it('OIP v2 and MLflow answer bad input 400 in their own error shapes', async () => {
+      const infer = (body: unknown) => post('/v2/models/single/infer', body);
+      await expectProtocolError(await infer({ inputs: [{ name: 'tenure_months', shape: [2], datatype: 'FP64', data: [1] }] }), '/v2', 400, /input tenure_months: shape \[2\]/);
+      await expectProtocolError(await infer({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 0] }] }), '/v2', 400, /one tensor per feature/);
+      await expectProtocolError(await infer({ inputs: [] }), '/v2', 400, /inputs/);
+      await expectProtocolError(await infer({ inputs: [{ name: 'plan', shape: [1], datatype: 'COMPLEX', data: [1] }] }), '/v2', 400);
+      await expectProtocolError(await post('/invocations?model=single', { dataframe_split: { columns: ['a'], data: [[1, 2]] } }), '/invocations', 400);
+      await expectProtocolError(await post('/invocations?model=single', { something: [] }), '/invocations', 400, /exactly one of/);
     });
   });
 
@@ -436,9 +446,7 @@ describe('gateway prediction endpoints', () => {
       const body = random.next() < 0.2 ? pick(texts) : JSON.stringify(path.startsWith('/v2') ? { inputs: [{ name: pick(SERVED_FEATURES), shape: [1], datatype: pick(['FP64', 'BYTES', 'BOOL']), data: [pick(values)] }] } : mutate());
       const res = await post(path, body);
       assert.ok(res.status >= 400 && res.status < 500, `${path} ${body} → ${res.status}`);
-      const json = (await res.json()) as Json;
-      assert.equal(typeof json.error?.code, 'string', `${path} ${body}`);
-      assert.equal(typeof json.error?.message, 'string');
+      assertErrorBody(path, await res.text(), `${path} ${body}`);
     }
     assert.equal((await predict('single', { features: row })).status, 200);
   });
@@ -461,6 +469,20 @@ describe('gateway prediction endpoints', () => {
     assert.equal(res.status, 503);
     assert.match(((await res.json()) as Json).error.message, /serving \(models not loaded or routing not applied yet\)/);
     assert.equal((await app.request('/readyz')).status, 200);
+  });
+
+  it("the protocols' health endpoints follow the serving state: OIP's /v2/health/ready, MLflow's /ping and /health", async () => {
+    const notReady = makeApp({ state: { current: () => snapshot, ready: () => false } });
+    for (const [path, body] of [
+      ['/v2/health/ready', '{"ready":false}'],
+      ['/ping', '\n'],
+      ['/health', '\n'],
+    ] as const) {
+      const res = await notReady.request(path);
+      assert.deepEqual([res.status, await res.text()], [503, body], path);
+      assert.equal((await app.request(path)).status, 200, path);
+    }
+    assert.deepEqual(await (await notReady.request('/v2/health/live')).json(), { live: true });
   });
 });
 
