@@ -108,11 +108,7 @@ export async function loadFeatureModule(file: string, options: { exportName?: st
       throw error;
     }
   }
-  const onDemand = onDemandOf(file, module.onDemandFeatures);
-  if (definitions === null && onDemand.length === 0 && module.onDemandFeatures === undefined) {
-    throw new InvalidInput(`${file} exports neither feature definitions (\`definitions\`) nor \`onDemandFeatures\``);
-  }
-  return { file, exportName, definitions, onDemand };
+  return { file, exportName, definitions, onDemand: onDemandOf(file, module.onDemandFeatures) };
 }
 
 /**
@@ -130,6 +126,9 @@ export async function loadOnDemandModules(
     let loaded: LoadedFeatureModule;
     try {
       loaded = await loadFeatureModule(file);
+      if (loaded.definitions === null && loaded.onDemand.length === 0) {
+        throw new InvalidInput(`${file} exports neither \`onDemandFeatures\` nor feature \`definitions\``);
+      }
     } catch (error) {
       if (error instanceof InvalidInput) throw new InvalidInput(`KEEL_FEATURE_MODULES: ${error.message}`, 'KEEL_FEATURE_MODULES');
       throw error;
