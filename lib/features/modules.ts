@@ -42,11 +42,25 @@ async function importModule(file: string): Promise<Record<string, unknown>> {
     if (error instanceof InvalidInput) throw error;
     throw new InvalidInput(`no such feature module: ${file}`);
   }
+  let namespace: Record<string, unknown>;
   try {
-    return (await tsImport(pathToFileURL(resolved).href, { parentURL: import.meta.url, tsconfig: false })) as Record<string, unknown>;
+    namespace = (await tsImport(pathToFileURL(resolved).href, { parentURL: import.meta.url, tsconfig: false })) as Record<string, unknown>;
   } catch (error) {
     throw new InvalidInput(`cannot load feature module ${file}: ${firstLine(error)}`);
   }
+  return withCommonJsExports(namespace);
+}
+
+/**
+ * A CommonJS module's `module.exports` is its default export, and Node names only the keys its
+ * lexer finds (not those of `module.exports = {onDemandFeatures: [...]}`): its keys count as exports.
+ */
+function withCommonJsExports(namespace: Record<string, unknown>): Record<string, unknown> {
+  const exportsObject = namespace.default;
+  if (!exportsObject || typeof exportsObject !== 'object' || Array.isArray(exportsObject)) return namespace;
+  const named = Object.keys(namespace).filter((k) => k !== 'default' && k !== 'module.exports');
+  if (!named.every((k) => k in exportsObject)) return namespace;
+  return { ...(exportsObject as Record<string, unknown>), ...namespace };
 }
 
 function looksLikeDefinitions(value: unknown): value is FeatureDefinitionsInput {

@@ -49,6 +49,17 @@ describe('feature modules', () => {
     assert.equal(onlyOnDemand.onDemand[0]!.codeHash, loaded.onDemand[0]!.codeHash, 'the same function, the same code hash');
   });
 
+  it('loads a CommonJS .js module, `module.exports = {...}` included', async () => {
+    const cjs = tempDir('keel-feature-modules-cjs-');
+    await writeFile(path.join(cjs, 'package.json'), '{"type": "commonjs"}\n');
+    await writeFile(path.join(cjs, 'literal.js'), `module.exports = { onDemandFeatures: [${ratio.replace(': Record<string, unknown>', '')}] };\n`);
+    await writeFile(path.join(cjs, 'assigned.js'), `exports.onDemandFeatures = [${ratio.replace(': Record<string, unknown>', '')}];\n`);
+    for (const name of ['literal.js', 'assigned.js']) {
+      const loaded = await loadFeatureModule(path.join(cjs, name));
+      assert.deepEqual(loaded.onDemand.map((d) => [d.name, d.fn({ a: 1, b: 4 })]), [['ratio', 0.25]], name);
+    }
+  });
+
   it('registers the built-in features, then each module\'s; the same code twice once; other code under a taken name refused naming both', async () => {
     const builtIn = [defineOnDemandFeature({ name: 'doubled', inputs: ['x'], type: 'float64', fn: ({ x }) => (typeof x === 'number' ? 2 * x : null) })];
     const first = await moduleFile('first.ts', `export const onDemandFeatures = [${ratio}];`);
