@@ -14,6 +14,8 @@ export interface ActivityDeps {
   s3?: S3Access;
   /** On-demand feature functions this worker can compute, by name (the churn example's by default). */
   onDemand?: readonly OnDemandFeature[];
+  /** Engine `auto` of feature-view training sets runs DuckDB from this many entity rows (`KEEL_DUCKDB_AUTO_MIN_ROWS`). */
+  duckdbAutoMinRows?: number;
 }
 
 /** All activity implementations, registered on both task queues. */

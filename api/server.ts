@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import { pino, type Logger } from 'pino';
 import { churnOnDemandFeatures } from '../examples/churn/on-demand.js';
 import type { KeelConfig } from '../lib/config.js';
+import { loadOnDemandModules } from '../lib/features/modules.js';
 import type { OnDemandFeature } from '../lib/features/on-demand.js';
 import { openArtifactStore, type ArtifactStore } from '../stores/artifacts/index.js';
 import { createDb, type Db } from '../stores/db.js';
@@ -26,7 +27,7 @@ export interface RunningGateway {
 }
 
 export interface GatewayOptions {
-  /** On-demand functions the served models may use; default the churn example's (as workers/main.ts). */
+  /** On-demand functions the served models may use; default the churn example's and those of KEEL_FEATURE_MODULES (as workers/main.ts). */
   onDemand?: readonly OnDemandFeature[];
   limits?: Partial<GatewayLimits>;
   /** How long requests in flight may take to finish on close, ms; default 10 000. */
@@ -34,6 +35,7 @@ export interface GatewayOptions {
 }
 
 export async function startGateway(config: KeelConfig, options: GatewayOptions = {}): Promise<RunningGateway> {
+  const onDemand = options.onDemand ?? (await loadOnDemandModules(config.features.modules, churnOnDemandFeatures));
   const db = createDb({ url: config.database.url, applicationName: 'keel-gateway' });
   const artifacts = openArtifactStore(config.artifacts);
   // Asynchronous destination: a request never waits for stdout (flushed on close).
@@ -68,7 +70,7 @@ export async function startGateway(config: KeelConfig, options: GatewayOptions =
         canUseVariantHeader: (c) => hasRole(c, 'admin'),
         actor: (c) => principalOf(c)?.name,
       },
-      onDemand: options.onDemand ?? churnOnDemandFeatures,
+      onDemand,
       db,
       limits: { ...config.gateway.limits, ...options.limits },
     },

@@ -57,6 +57,8 @@ const envSchema = z.object({
   KEEL_MICRO_BATCH_ROWS: positiveInt('KEEL_MICRO_BATCH_ROWS', 256),
   KEEL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'KEEL_LOG_LEVEL must be fatal, error, warn, info, debug, trace or silent' }).default('info'),
   KEEL_AUTH: z.enum(['keys', 'open-loopback'], { error: 'KEEL_AUTH must be keys or open-loopback' }).optional(),
+  KEEL_FEATURE_MODULES: z.string().optional(),
+  KEEL_DUCKDB_AUTO_MIN_ROWS: positiveInt('KEEL_DUCKDB_AUTO_MIN_ROWS', 50_000),
 });
 
 /**
@@ -109,6 +111,14 @@ export interface KeelConfig {
     microBatchRows: number;
     logLevel: string;
   };
+  features: FeaturesConfig;
+}
+
+export interface FeaturesConfig {
+  /** Absolute paths of the feature modules whose on-demand features workers and the gateway register (`KEEL_FEATURE_MODULES`). */
+  modules: string[];
+  /** Engine `auto` of historical retrieval runs DuckDB from this many entity rows (`KEEL_DUCKDB_AUTO_MIN_ROWS`). */
+  duckdbAutoMinRows: number;
 }
 
 /** The embedded Postgres credentials: local-only, loopback-bound, created by `keel up`. */
@@ -162,7 +172,17 @@ export function loadConfig(source: ConfigSource = { env: process.env, cwd: proce
       microBatchRows: env.KEEL_MICRO_BATCH_ROWS,
       logLevel: env.KEEL_LOG_LEVEL,
     },
+    features: {
+      modules: featureModules(env.KEEL_FEATURE_MODULES, source.cwd),
+      duckdbAutoMinRows: env.KEEL_DUCKDB_AUTO_MIN_ROWS,
+    },
   };
+}
+
+/** `KEEL_FEATURE_MODULES`: comma-separated paths (relative ones against the working folder). */
+function featureModules(value: string | undefined, cwd: string): string[] {
+  const paths = (value ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  return [...new Set(paths.map((p) => path.resolve(cwd, p)))];
 }
 
 /** `file://.keel/artifacts` (relative) becomes an absolute `file:///…` URI. */

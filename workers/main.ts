@@ -1,6 +1,7 @@
 import { NativeConnection } from '@temporalio/worker';
 import { churnOnDemandFeatures } from '../examples/churn/on-demand.js';
 import type { KeelConfig } from '../lib/config.js';
+import { loadOnDemandModules } from '../lib/features/modules.js';
 import { openArtifactStore } from '../stores/artifacts/index.js';
 import { createDb } from '../stores/db.js';
 import { temporalConnectionOptions } from '../stores/temporal.js';
@@ -17,6 +18,8 @@ export interface RunWorkersOptions {
  * stops polling and gives in-flight activities `shutdownGraceTime` to finish).
  */
 export async function runWorkers({ config, queues, log = console.error }: RunWorkersOptions): Promise<void> {
+  // Before connecting: a broken feature module fails the start with one line naming it.
+  const onDemand = await loadOnDemandModules(config.features.modules, churnOnDemandFeatures);
   const connection = await NativeConnection.connect(await temporalConnectionOptions(config.temporal));
   const db = createDb({ url: config.database.url, applicationName: 'keel-worker' });
   try {
@@ -24,7 +27,8 @@ export async function runWorkers({ config, queues, log = console.error }: RunWor
       db,
       artifacts: openArtifactStore(config.artifacts),
       s3: { endpoint: config.artifacts.s3Endpoint, region: config.artifacts.region },
-      onDemand: churnOnDemandFeatures,
+      onDemand,
+      duckdbAutoMinRows: config.features.duckdbAutoMinRows,
     };
     const workflowBundle = await bundleWorkflows();
     const workers = await Promise.all(

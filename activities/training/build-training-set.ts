@@ -33,6 +33,8 @@ export interface BuildDeps {
   artifacts: ArtifactStore;
   s3?: S3Access;
   onDemand?: readonly OnDemandFeature[];
+  /** Engine `auto`: DuckDB from this many entity rows (default `DUCKDB_AUTO_MIN_ROWS`). */
+  duckdbAutoMinRows?: number;
 }
 
 const TIMESTAMP_GUESS = 'event_timestamp';
@@ -120,6 +122,9 @@ async function fromFeatureViews(deps: BuildDeps, data: Extract<DataSource, { kin
     timestampColumn: data.timestampColumn,
     features: request,
     backfillGuard: data.backfillGuard,
+    engine: data.engine ?? 'auto',
+    autoMinRows: deps.duckdbAutoMinRows,
+    artifacts: deps.artifacts,
   });
   const onDemand = pickOnDemand(deps.onDemand ?? [], data.onDemand);
   const table = onDemand.length ? applyOnDemandFeatures(result.table, onDemand) : result.table;
@@ -133,6 +138,7 @@ async function fromFeatureViews(deps: BuildDeps, data: Extract<DataSource, { kin
     backfillGuard: data.backfillGuard,
     example: data.example,
     onDemand: onDemandSpec(onDemand),
+    engine: result.engine,
   };
   return store(deps, table, null, source, result.entityKeys, data.timestampColumn);
 }

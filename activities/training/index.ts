@@ -27,6 +27,7 @@ export interface TrainingDeps {
   artifacts: ArtifactStore;
   s3?: S3Access;
   onDemand?: readonly OnDemandFeature[];
+  duckdbAutoMinRows?: number;
 }
 
 export function createTrainingActivities(deps: TrainingDeps) {

@@ -29,6 +29,8 @@ export type TrainingSetSource =
       example: string | null;
       /** On-demand features computed on the joined rows: name, inputs, type and code hash. */
       onDemand: OnDemandSpecEntry[];
+      /** Where the point-in-time join ran (absent in training sets built before it was recorded). */
+      engine?: 'postgres' | 'duckdb';
     };
 
 export interface TrainingSetRef {

@@ -2,17 +2,14 @@
  * `keel features`: apply a project's feature definitions to the registry, list them, retrieve
  * point-in-time-correct historical features into a CSV / Parquet file, and profile a view's rows.
  */
-import { stat } from 'node:fs/promises';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { loadConfig } from '../../lib/config.js';
 import type { ColumnProfile, FrequencyProfile, TableProfile } from '../../lib/data/profile.js';
 import { InvalidInput } from '../../lib/errors.js';
 import type { Entity, FeatureDefinitions, FeatureDefinitionsInput, FeatureService, FeatureView } from '../../lib/features/definitions.js';
 import { definitionVersion, featureRefSchema } from '../../lib/features/definitions.js';
-import type { OnDemandFeature, OnDemandFeatureInput } from '../../lib/features/on-demand.js';
-import { defineOnDemandFeature, onDemandRegistry, onDemandSpec } from '../../lib/features/on-demand.js';
+import { loadFeatureModule } from '../../lib/features/modules.js';
+import { onDemandSpec } from '../../lib/features/on-demand.js';
 import type { DefinitionKind } from '../../lib/features/validate.js';
 import { definitionKey, resolveFeatureRefs, validateFeatureDefinitions } from '../../lib/features/validate.js';
 import { columnNames, findColumn } from '../../lib/data/table.js';
@@ -20,7 +17,7 @@ import { formatOf, readTable, writeTable } from '../../stores/datasets.js';
 import type { Db } from '../../stores/db.js';
 import { createDb } from '../../stores/db.js';
 import type { HistoricalStrategy } from '../../stores/features/historical.js';
-import { getHistoricalFeatures } from '../../stores/features/historical.js';
+import { HISTORICAL_ENGINES, getHistoricalFeatures } from '../../stores/features/historical.js';
 import type { ApplyResult, StoredFeatureDefinitions } from '../../stores/features/registry.js';
 import { applyFeatureDefinitions, loadFeatureDefinitions } from '../../stores/features/registry.js';
 import { featureViewStatisticsReport } from '../../stores/features/statistics.js';
@@ -62,92 +59,15 @@ export function featuresCommand(): Command {
 // ---------------------------------------------------------------------------------------------
 // apply
 
-export interface LoadedDefinitionsModule {
-  file: string;
-  /** The export the definitions came from. */
-  exportName: string;
-  definitions: FeatureDefinitions;
-  onDemand: OnDemandFeature[];
-}
-
-function looksLikeDefinitions(value: unknown): value is FeatureDefinitionsInput {
-  return (
-    !!value &&
-    typeof value === 'object' &&
-    Array.isArray((value as { entities?: unknown }).entities) &&
-    Array.isArray((value as { featureViews?: unknown }).featureViews)
-  );
-}
-
-/**
- * Imports a definitions module (.ts through tsx, or .js) and picks its definitions: the export
- * `exportName` when given, else `definitions`, else the default export, else the one export that
- * looks like `{entities: [...], featureViews: [...]}`. An `onDemandFeatures` export (definitions
- * or `defineOnDemandFeature` inputs) is checked too.
- */
-export async function loadDefinitionsModule(file: string, exportName?: string): Promise<LoadedDefinitionsModule> {
-  const resolved = path.resolve(file);
-  try {
-    if (!(await stat(resolved)).isFile()) throw new InvalidInput(`${file} is not a file`);
-  } catch (error) {
-    if (error instanceof InvalidInput) throw error;
-    throw new InvalidInput(`no such definitions module: ${file}`);
-  }
-  let module: Record<string, unknown>;
-  try {
-    module = (await import(pathToFileURL(resolved).href)) as Record<string, unknown>;
-  } catch (error) {
-    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-    throw new InvalidInput(`cannot load definitions module ${file}: ${message}`);
-  }
-  const names = Object.keys(module).filter((k) => k !== 'default' || module.default !== undefined);
-  let chosen: string;
-  if (exportName !== undefined) {
-    if (!(exportName in module)) {
-      throw new InvalidInput(`${file} has no export ${exportName} (exports: ${names.join(', ') || 'none'})`);
-    }
-    chosen = exportName;
-  } else if (module.definitions !== undefined) {
-    chosen = 'definitions';
-  } else if (looksLikeDefinitions(module.default)) {
-    chosen = 'default';
-  } else {
-    const candidates = names.filter((k) => looksLikeDefinitions(module[k]));
-    if (candidates.length === 0) {
-      throw new InvalidInput(
-        `${file} exports no feature definitions: export \`definitions\` (or a default export) as {entities, featureViews, featureServices}`,
-      );
-    }
-    if (candidates.length > 1) {
-      throw new InvalidInput(`${file} exports several feature definitions (${candidates.join(', ')}); choose one with --export <name>`);
-    }
-    chosen = candidates[0]!;
-  }
-  let definitions: FeatureDefinitions;
-  try {
-    definitions = validateFeatureDefinitions(module[chosen] as FeatureDefinitionsInput);
-  } catch (error) {
-    if (error instanceof InvalidInput) throw new InvalidInput(`${file} (${chosen}): ${error.message}`, error.field);
-    throw error;
-  }
-  return { file, exportName: chosen, definitions, onDemand: loadOnDemand(file, module.onDemandFeatures) };
-}
-
-function loadOnDemand(file: string, value: unknown): OnDemandFeature[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw new InvalidInput(`${file}: onDemandFeatures must be an array of on-demand feature definitions`);
-  try {
-    const defs = value.map((item: unknown) =>
-      item && typeof item === 'object' && typeof (item as OnDemandFeature).codeHash === 'string'
-        ? (item as OnDemandFeature)
-        : defineOnDemandFeature(item as OnDemandFeatureInput),
+/** A feature module's definitions for `apply` (see lib/features/modules.ts for the contract). */
+async function loadDefinitionsModule(file: string, exportName?: string) {
+  const loaded = await loadFeatureModule(file, { exportName });
+  if (loaded.definitions === null || loaded.exportName === null) {
+    throw new InvalidInput(
+      `${file} exports no feature definitions: export \`definitions\` (or a default export) as {entities, featureViews, featureServices}`,
     );
-    onDemandRegistry(defs);
-    return defs;
-  } catch (error) {
-    if (error instanceof InvalidInput) throw new InvalidInput(`${file} (onDemandFeatures): ${error.message}`, error.field);
-    throw error;
   }
+  return { ...loaded, exportName: loaded.exportName, definitions: loaded.definitions };
 }
 
 const KINDS: ReadonlyArray<{ kind: DefinitionKind; list: keyof FeatureDefinitions }> = [
@@ -306,10 +226,12 @@ interface HistoricalCliOptions {
   backfillGuard: boolean;
   fullNames?: boolean;
   strategy: string;
+  engine: string;
   json?: boolean;
 }
 
 const STRATEGIES = ['auto', 'lateral', 'distinct_on'];
+const isEngine = (value: string): value is (typeof HISTORICAL_ENGINES)[number] => (HISTORICAL_ENGINES as readonly string[]).includes(value);
 
 /** Every reference that does not name a feature of a registered view, all at once. */
 function checkRefs(definitions: FeatureDefinitions, refs: string[]): void {
@@ -341,12 +263,15 @@ function historicalCommand(): Command {
     .option('--no-backfill-guard', 'also use feature rows created after the entity timestamp')
     .option('--full-names', 'name feature columns view__feature')
     .option('--strategy <strategy>', 'query shape per view: auto, lateral or distinct_on', 'auto')
+    .option('--engine <engine>', 'where the join runs: auto (DuckDB from KEEL_DUCKDB_AUTO_MIN_ROWS entity rows), postgres or duckdb', 'auto')
     .option('--json', 'print a summary as JSON on stdout (progress stays on stderr)')
     .action(async (options: HistoricalCliOptions) => {
       if ((options.features === undefined) === (options.service === undefined)) {
         throw new InvalidInput('give exactly one of --features view:feature,… and --service <name>');
       }
       if (!STRATEGIES.includes(options.strategy)) throw new InvalidInput(`--strategy must be auto, lateral or distinct_on, not ${options.strategy}`);
+      const engine = options.engine;
+      if (!isEngine(engine)) throw new InvalidInput(`--engine must be ${HISTORICAL_ENGINES.join(', ')}, not ${engine}`, 'engine');
       formatOf(options.entities);
       formatOf(options.out);
       const refs = options.features?.split(',').map((r) => r.trim()).filter((r) => r !== '');
@@ -372,10 +297,12 @@ function historicalCommand(): Command {
           backfillGuard: options.backfillGuard,
           fullFeatureNames: !!options.fullNames,
           strategy: options.strategy as HistoricalStrategy | 'auto',
+          engine,
+          autoMinRows: loadConfig().features.duckdbAutoMinRows,
         });
       });
       const { timings } = result;
-      progress(`entity rows loaded in ${Math.round(timings.entityLoadMs)} ms`);
+      progress(`entity rows loaded in ${Math.round(timings.entityLoadMs)} ms; engine ${result.engine}`);
       for (const view of timings.views) {
         progress(`  ${view.name.padEnd(24)} ${view.strategy.padEnd(11)} ${view.indexed ? 'indexed  ' : 'no index '} ${Math.round(view.ms)} ms`);
       }
@@ -395,6 +322,7 @@ function historicalCommand(): Command {
             entityKeys: result.entityKeys,
             features: result.features,
             featureViews: result.featureViews,
+            engine: result.engine,
             timings,
           })}\n`,
         );

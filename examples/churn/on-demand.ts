@@ -22,3 +22,6 @@ export const churnOnDemandFeatures = [
     fn: ({ tenure_days }) => (typeof tenure_days === 'number' ? tenure_days < 90 : null),
   }),
 ];
+
+/** The feature-module contract's name for them (lib/features/modules.ts), so this file can be listed in KEEL_FEATURE_MODULES. */
+export const onDemandFeatures = churnOnDemandFeatures;

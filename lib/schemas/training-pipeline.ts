@@ -64,6 +64,8 @@ export const featureDataSchema = z
     backfillGuard: z.boolean().default(true),
     /** On-demand features (registered on the workers by name) computed on the joined rows; their code hashes go into the model's feature spec. */
     onDemand: z.array(identifierSchema).default([]),
+    /** Where the point-in-time join runs; absent means `auto`: DuckDB from the worker's KEEL_DUCKDB_AUTO_MIN_ROWS entity rows, else Postgres. */
+    engine: z.enum(['auto', 'postgres', 'duckdb']).optional(),
   })
   .strict();
 

@@ -36,8 +36,9 @@
  * over Parquet timelines of the views (stores/features/duckdb-engine.ts,
  * stores/features/parquet-export.ts; cached in the artifact store per view, definition version,
  * backfill guard and watermark; stale ones exported in parallel, each on its own connection), all
- * read in the same REPEATABLE READ snapshot; `auto` picks DuckDB for at least
- * `DUCKDB_AUTO_MIN_ROWS` in-memory entity rows when `@duckdb/node-api` loads, else Postgres. Both
+ * read in the same REPEATABLE READ snapshot; `auto` picks DuckDB for at least `autoMinRows`
+ * (default `DUCKDB_AUTO_MIN_ROWS`) entity rows — in memory, or in the entity table as copied in
+ * the snapshot — when `@duckdb/node-api` loads, else Postgres. Both
  * give the same values. `writeHistoricalFeaturesParquet` gives the training set as a Parquet file:
  * with DuckDB and in-memory entity rows, DuckDB writes it directly.
  *
@@ -97,17 +98,22 @@ export interface HistoricalFeaturesOptions {
   chunkSize?: number;
   /**
    * Where the join runs: `postgres` (default), `duckdb` (ASOF join over Parquet exports of the
-   * views), or `auto` (DuckDB for at least `DUCKDB_AUTO_MIN_ROWS` in-memory entity rows when
-   * `@duckdb/node-api` loads, else Postgres). Same results either way.
+   * views), or `auto` (DuckDB for at least `autoMinRows` entity rows when `@duckdb/node-api`
+   * loads, else Postgres). Same results either way.
    */
   engine?: HistoricalEngine | 'auto';
+  /** Engine `auto` runs DuckDB from this many entity rows; default `DUCKDB_AUTO_MIN_ROWS`. */
+  autoMinRows?: number;
   /** Artifact store for the DuckDB engine's Parquet exports; default: the configured one (`KEEL_ARTIFACTS`). */
   artifacts?: ArtifactStore;
 }
 
 export type HistoricalEngine = 'postgres' | 'duckdb';
 
-/** `engine: 'auto'` uses DuckDB from this many in-memory entity rows. */
+/** What a caller may ask for: an engine, or `auto`. */
+export const HISTORICAL_ENGINES = ['auto', 'postgres', 'duckdb'] as const;
+
+/** `engine: 'auto'` uses DuckDB from this many entity rows (unless `autoMinRows` says otherwise). */
 export const DUCKDB_AUTO_MIN_ROWS = 50_000;
 
 export interface HistoricalViewTiming {
@@ -356,20 +362,25 @@ async function run(
   if (entityRows) checkEntityRows(entityRows, entity, timestampColumn);
 
   const engineOption = options.engine ?? 'postgres';
-  if (!['auto', 'postgres', 'duckdb'].includes(engineOption)) {
+  if (!(HISTORICAL_ENGINES as readonly string[]).includes(engineOption)) {
     throw new InvalidInput(`engine must be auto, postgres or duckdb, not ${String(engineOption)}`, 'engine');
   }
+  const autoMinRows = options.autoMinRows ?? DUCKDB_AUTO_MIN_ROWS;
+  if (!Number.isInteger(autoMinRows) || autoMinRows < 0) throw new InvalidInput('autoMinRows must be a whole number, 0 or more', 'autoMinRows');
   let engine: HistoricalEngine = 'postgres';
+  // `auto` over an entity table: decided once the table is copied and its rows counted.
+  let decideAfterCopy = false;
   if (!explain) {
     if (engineOption === 'duckdb') {
       if (!(await duckdbAvailable())) throw new InvalidInput('engine duckdb: @duckdb/node-api cannot be loaded on this machine', 'engine');
       engine = 'duckdb';
-    } else if (engineOption === 'auto' && entityRows && entityRows.rowCount >= DUCKDB_AUTO_MIN_ROWS && (await duckdbAvailable())) {
-      engine = 'duckdb';
+    } else if (engineOption === 'auto' && (await duckdbAvailable())) {
+      if (!entityRows) decideAfterCopy = true;
+      else if (entityRows.rowCount >= autoMinRows) engine = 'duckdb';
     }
   }
   let artifacts: ArtifactStore | undefined;
-  if (engine === 'duckdb') {
+  if (engine === 'duckdb' || decideAfterCopy) {
     artifacts = options.artifacts ?? openArtifactStore(loadConfig().artifacts);
     await ensureExportsTable(db);
   }
@@ -398,6 +409,7 @@ async function run(
         outputs,
       );
       rowCount = await copyEntityTable(client, entityTable as string, entity, timestampColumn);
+      if (decideAfterCopy && rowCount >= autoMinRows) engine = 'duckdb';
     }
     if (engine === 'postgres' || !entityRows) await client.query(`ANALYZE ${ENTITY_TEMP_TABLE}`);
     const entityLoaded = performance.now();

@@ -5,6 +5,7 @@
  */
 import { runKeel } from '../helpers/keel-cli.js';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -44,7 +45,7 @@ describe('keel features', () => {
     await migrate(database.url);
     db = createDb({ url: database.url });
     dir = tempDir('keel-features-cli-');
-    env = { ...process.env, DATABASE_URL: database.url };
+    env = { ...process.env, DATABASE_URL: database.url, KEEL_ARTIFACTS: `file://${path.join(dir, 'artifacts')}` };
     // the temp modules below are ES modules, as in a project whose package.json says so
     await writeFile(path.join(dir, 'package.json'), '{"type": "module"}\n');
     await generateChurn(db, { labelRows: 2000, schema: 'churn' });
@@ -146,7 +147,7 @@ describe('keel features', () => {
   });
 
   it('a bad module path, a module without definitions and invalid definitions exit 2 with one line naming the problem', async () => {
-    await usage(['features', 'apply', 'examples/churn/nope.ts'], /^keel: no such definitions module: examples\/churn\/nope\.ts$/);
+    await usage(['features', 'apply', 'examples/churn/nope.ts'], /^keel: no such feature module: examples\/churn\/nope\.ts$/);
     const empty = path.join(dir, 'empty.ts');
     await writeFile(empty, 'export const answer = 42;\n');
     await usage(['features', 'apply', empty], /exports no feature definitions/);
@@ -159,7 +160,7 @@ describe('keel features', () => {
     await usage(['features', 'apply', invalid], /invalid\.ts \(default\): feature view v: entity nobody is not declared/);
     const broken = path.join(dir, 'broken.ts');
     await writeFile(broken, 'export const definitions = {;\n');
-    await usage(['features', 'apply', broken], /cannot load definitions module .*broken\.ts/);
+    await usage(['features', 'apply', broken], /cannot load feature module .*broken\.ts/);
     assert.deepEqual((await loadFeatureDefinitions(db)).featureViews.length, 3, 'nothing was applied');
   });
 
@@ -196,6 +197,53 @@ describe('keel features', () => {
     }
   });
 
+  it('apply takes a plain .ts module from a folder without package.json, and from one whose package.json says commonjs', async () => {
+    const module = `type Row = Readonly<Record<string, number | string | boolean | null>>;
+      export const definitions = {
+        entities: [{ name: 'customer', joinKeys: [{ name: 'customer_id', type: 'int64' }] }],
+        featureViews: [{ name: 'order_activity', entity: 'customer', ttlSeconds: 14 * 86400,
+          source: { table: 'churn.order_activity', eventTimestamp: 'event_timestamp', createdTimestamp: 'created_timestamp' },
+          features: [{ name: 'orders_30d', type: 'int64' }, { name: 'spend_30d', type: 'float64' }] }],
+      };
+      export const onDemandFeatures = [{ name: 'spend_per_order', inputs: ['spend_30d', 'orders_30d'], type: 'float64',
+        fn: ({ spend_30d, orders_30d }: Row) => (typeof spend_30d === 'number' && typeof orders_30d === 'number' && orders_30d > 0 ? spend_30d / orders_30d : null) }];
+    `;
+    const bare = tempDir('keel-features-bare-');
+    assert.equal(nearestPackageJson(bare), null, `no package.json above ${bare}`);
+    const cjs = tempDir('keel-features-cjs-');
+    await writeFile(path.join(cjs, 'package.json'), '{"type": "commonjs"}\n');
+    const hashes: string[] = [];
+    for (const folder of [bare, cjs]) {
+      const file = path.join(folder, 'features.ts');
+      await writeFile(file, module);
+      const result = JSON.parse((await ok(['features', 'apply', file, '--dry-run', '--json', '--no-prune'])).stdout) as ApplyJson;
+      assert.equal(result.export, 'definitions');
+      assert.deepEqual(result.onDemand.map((d) => d.name), ['spend_per_order']);
+      hashes.push(result.onDemand[0]!.codeHash);
+    }
+    assert.equal(hashes[0], hashes[1], 'the same function has the same code hash wherever the module lies');
+  });
+
+  it('historical --engine duckdb writes the same file as --engine postgres; auto follows KEEL_DUCKDB_AUTO_MIN_ROWS; --engine bogus exits 2', async () => {
+    const labels = path.join(dir, 'labels.csv');
+    const run = async (engine: string, extraEnv: NodeJS.ProcessEnv = {}) => {
+      const out = path.join(dir, `engine-${engine}-${Object.keys(extraEnv).length}.csv`);
+      const result = await runKeel(['features', 'historical', '--entities', labels, '--service', 'churn_model', '--out', out, '--engine', engine, '--json'], { ...env, ...extraEnv });
+      assert.equal(result.code, 0, result.stderr);
+      return { engine: (JSON.parse(result.stdout) as { engine: string }).engine, text: await readFile(out, 'utf8'), stderr: result.stderr };
+    };
+    const postgres = await run('postgres');
+    const duckdb = await run('duckdb');
+    assert.equal(postgres.engine, 'postgres');
+    assert.equal(duckdb.engine, 'duckdb');
+    assert.match(duckdb.stderr, /engine duckdb/);
+    assert.match(duckdb.stderr, /order_activity\s+asof/);
+    assert.equal(duckdb.text, postgres.text);
+    assert.equal((await run('auto')).engine, 'postgres', 'about 2 000 rows stay under the default threshold');
+    assert.equal((await run('auto', { KEEL_DUCKDB_AUTO_MIN_ROWS: '1000' })).engine, 'duckdb');
+    await usage(['features', 'historical', '--entities', labels, '--service', 'churn_model', '--out', path.join(dir, 'never.csv'), '--engine', 'bogus'], /^keel: --engine must be auto, postgres, duckdb, not bogus$/);
+  });
+
   it('historical refuses bad references (all named), both or neither of --features and --service, and a bad file', async () => {
     const labels = path.join(dir, 'labels.csv');
     const out = path.join(dir, 'never.csv');
@@ -223,3 +271,11 @@ describe('keel features', () => {
     await usage(['features', 'stats', 'order_activity', '--end', 'soon'], /end must be a date/);
   });
 });
+
+/** The package.json Node would consult for a file in `folder`, or null. */
+function nearestPackageJson(folder: string): string | null {
+  for (let dir = path.resolve(folder); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'package.json');
+    if (path.dirname(dir) === dir) return null;
+  }
+}

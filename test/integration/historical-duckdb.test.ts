@@ -193,6 +193,23 @@ describe('historical features with the DuckDB engine (ASOF join over Parquet exp
     assertSameTable(viaDuckdb.table, viaPostgres.table);
   });
 
+  it('engine auto over an entity table: DuckDB from autoMinRows rows as copied in the snapshot, Postgres below; the same table', async () => {
+    const table = `${schema}.labels_auto`;
+    await db.query(`CREATE TABLE ${table} (customer_id int8, event_timestamp timestamptz)`);
+    await db.query(`INSERT INTO ${table} SELECT * FROM unnest($1::int8[], $2::timestamptz[])`, [
+      entities.keys,
+      entities.ts.map((t) => (t === null ? null : new Date(t).toISOString())),
+    ]);
+    const rows = entities.keys.length;
+    const options = { entities: { table }, features: allFeatures, definitions, engine: 'auto' as const, artifacts };
+    const at = await getHistoricalFeatures(db, { ...options, autoMinRows: rows });
+    const below = await getHistoricalFeatures(db, { ...options, autoMinRows: rows + 1 });
+    assert.equal(at.engine, 'duckdb', `${rows} entity rows reach autoMinRows ${rows}`);
+    assert.equal(below.engine, 'postgres', `${rows} entity rows stay under autoMinRows ${rows + 1}`);
+    assertSameTable(at.table, below.table);
+    assert.equal((await getHistoricalFeatures(db, { ...options, features: ['activity:spend'] })).engine, 'postgres', `default threshold ${DUCKDB_AUTO_MIN_ROWS}`);
+  });
+
   it('string join keys, awkward text, microsecond timestamps and numeric/int4/date sources: same as the Postgres engine', async () => {
     const table = `${schema}.merchant_daily`;
     await db.query(

@@ -98,4 +98,11 @@ describe('loadConfig', () => {
       );
     });
   }
+
+  it('reads the feature modules (comma-separated, relative to the working folder) and the DuckDB auto threshold', () => {
+    assert.deepEqual(load({}).features, { modules: [], duckdbAutoMinRows: 50_000 });
+    const config = load({ KEEL_FEATURE_MODULES: ' features.ts, /opt/team/on-demand.js,,features.ts ', KEEL_DUCKDB_AUTO_MIN_ROWS: '1000' });
+    assert.deepEqual(config.features, { modules: ['/srv/app/features.ts', '/opt/team/on-demand.js'], duckdbAutoMinRows: 1000 });
+    assert.throws(() => load({ KEEL_DUCKDB_AUTO_MIN_ROWS: 'many' }), (error: unknown) => error instanceof InvalidInput && error.field === 'KEEL_DUCKDB_AUTO_MIN_ROWS');
+  });
 });

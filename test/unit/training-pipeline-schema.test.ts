@@ -41,6 +41,7 @@ describe('trainingPipeline input', () => {
     assert.equal(problem({ split: { kind: 'time', testFraction: 1.5 } }).field, 'split.testFraction');
     assert.equal(problem({ gates: { thresholds: [{ metric: 'accurracy' }] } }).field, 'gates.thresholds.0.metric');
     assert.equal(problem({ cvFolds: 1 }).field, 'cvFolds');
+    assert.equal(problem({ data: { kind: 'features', engine: 'spark' } }).field, 'data.engine');
     assert.match(problem({ epochs: 3 }).message, /epochs/);
   });
 
