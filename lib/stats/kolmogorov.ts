@@ -15,8 +15,8 @@ const SQRT2PI = Math.sqrt(2 * Math.PI);
 const LOG_2PI = Math.log(2 * Math.PI);
 // Stirling coefficients B_2j / (2j (2j - 1)), j = 8 … 1 (scipy's _STIRLING_COEFFS).
 const STIRLING = [
-  -2.955065359477124183e-2, 6.4102564102564102564e-3, -1.9175269175269175269e-3, 8.4175084175084175084e-4,
-  -5.952380952380952381e-4, 7.9365079365079365079e-4, -2.7777777777777777778e-3, 8.3333333333333333333e-2,
+  -0.029550653594771242, 0.00641025641025641, -0.0019175269175269176, 0.0008417508417508417,
+  -0.0005952380952380953, 0.0007936507936507937, -0.002777777777777778, 0.08333333333333333,
 ];
 
 function clip01(p: number): number {
@@ -169,7 +169,8 @@ function pomeranzCdf(n: number, x: number): number {
   let V0s = 0;
   let V1s = 0;
   let exponent = 0;
-  let [j1, j2] = pomeranzBounds(0, n, ll, ceilf, roundf);
+  let j1 = pomeranzBounds(0, n, ll, ceilf, roundf)[0];
+  let j2: number;
   for (let i = 1; i < 2 * n + 2; i++) {
     const k1 = j1;
     [V0, V1] = [V1, V0];
