@@ -3,7 +3,7 @@
  * PSI and the Jensen–Shannon distance. Mirrors Evidently's `get_binned_data`
  * (evidently/legacy/calculations/stattests/utils.py), plus PSI's classic reference-quantile bins.
  */
-import { quantileSorted } from './quantile.js';
+import { equalWidthHistogram, quantileSorted } from '../data/profile.js';
 
 export type Category = string | number | boolean;
 
@@ -49,15 +49,6 @@ export function categoryShares<T extends Category>(reference: ArrayLike<T>, curr
   return { reference: toShares(c.reference, reference.length), current: toShares(c.current, current.length), labels: c.labels };
 }
 
-/** np.histogram's bin of v for `bins` equal-width bins from `first` to `last` (its fast path, bit for bit). */
-function uniformBin(v: number, first: number, edges: Float64Array, bins: number, norm: number): number {
-  let b = Math.trunc((v - first) * norm);
-  if (b === bins) b--;
-  if (v < edges[b]!) b--;
-  else if (b !== bins - 1 && v >= edges[b + 1]!) b++;
-  return b;
-}
-
 /**
  * Evidently's branch for numerical columns with > 20 distinct reference values:
  * np.histogram_bin_edges(concat(reference, current), bins='sturges'), then np.histogram of each
@@ -71,22 +62,18 @@ export function sturgesShares(reference: Float64Array, current: Float64Array): S
     first -= 0.5;
     last += 0.5;
   }
+  // numpy's sturges width, and the bin count it derives from it (not always ceil(log2(n) + 1)).
   const width = (last - first) / (Math.log2(size) + 1);
   const bins = width ? Math.ceil((last - first) / width) : 1;
-  // np.linspace(first, last, bins + 1): i·step + first, the last edge exactly `last`.
-  const edges = new Float64Array(bins + 1);
-  const step = (last - first) / bins;
-  for (let i = 0; i < bins; i++) edges[i] = i * step + first;
-  edges[bins] = last;
-  const norm = bins / (last - first);
-  const histogram = (sample: Float64Array) => {
-    const c = new Float64Array(bins);
-    for (let i = 0; i < sample.length; i++) c[uniformBin(sample[i]!, first, edges, bins, norm)]!++;
-    return toShares(c, sample.length);
-  };
+  const ref = equalWidthHistogram(reference, first, last, bins);
+  const cur = equalWidthHistogram(current, first, last, bins);
   const labels: Array<[number, number]> = [];
-  for (let i = 0; i < bins; i++) labels.push([edges[i]!, edges[i + 1]!]);
-  return { reference: histogram(reference), current: histogram(current), labels };
+  for (let i = 0; i < bins; i++) labels.push([ref.edges[i]!, ref.edges[i + 1]!]);
+  return {
+    reference: toShares(Float64Array.from(ref.counts), reference.length),
+    current: toShares(Float64Array.from(cur.counts), current.length),
+    labels,
+  };
 }
 
 /**
