@@ -42,6 +42,13 @@ function requireProbability(name: string, value: number): void {
   if (!(value > 0 && value < 1)) throw new InvalidInput(`${name} must be in (0, 1), got ${value}`, name);
 }
 
+/** Scores and latencies come from logs: a non-finite value is a bug upstream, named here rather than sorted silently. */
+function requireFinite(name: string, values: ArrayLike<number>): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) throw new InvalidInput(`${name}[${i}] is ${values[i]}; values must be finite numbers`, name);
+  }
+}
+
 function tooFew(check: string, threshold: number, n: CheckResult['n'], minSamples: number): CheckResult | undefined {
   requireMinSamples(minSamples);
   if (Math.min(n.control, n.candidate) >= minSamples) return undefined;
@@ -145,6 +152,8 @@ export function latencyCheck(
   const check = `latency-p${Math.round(q * 100)}`;
   const early = tooFew(check, maxRatio, n, options.minSamples);
   if (early) return early;
+  requireFinite('control', control);
+  requireFinite('candidate', candidate);
   const a = quantileSorted(sortedCopy(control), q);
   const b = quantileSorted(sortedCopy(candidate), q);
   const ratio = a > 0 ? b / a : b > 0 ? Infinity : 1;
@@ -174,6 +183,8 @@ export function scoreDistributionCheck(
   const n = { control: control.length, candidate: candidate.length };
   const early = tooFew('score-distribution', threshold, n, options.minSamples);
   if (early) return early;
+  requireFinite('control', control);
+  requireFinite('candidate', candidate);
   const a = sortedCopy(control);
   const b = sortedCopy(candidate);
   const shares = quantileShares(a, b, options.bins ?? 10);
@@ -203,6 +214,8 @@ export function shadowAgreementCheck(
   const n = { control: control.length, candidate: candidate.length };
   const early = tooFew('shadow-agreement', minAgreement, n, options.minSamples);
   if (early) return early;
+  requireFinite('control', control);
+  requireFinite('candidate', candidate);
   const agreement = agreementRate(control, candidate, options.decisionThreshold ?? 0.5);
   const meanAbsDiff = meanAbsoluteDifference(control, candidate);
   const fails = agreement < minAgreement || meanAbsDiff > maxMeanAbsDiff;

@@ -195,6 +195,10 @@ describe('rollout checks: pass | fail | inconclusive, never pass below minSample
     }
     assert.deepEqual(results[0]!.n, { control: 3, candidate: 3 });
     assert.throws(() => latencyCheck(few, few, { minSamples: 0 }), InvalidInput);
+    assert.throws(
+      () => scoreDistributionCheck([0.1, Number.NaN], [0.2, 0.3], { minSamples: 2 }),
+      (e: unknown) => e instanceof InvalidInput && /control\[1\] is NaN/.test(e.message),
+    );
   });
 
   it('error rate: fail when the candidate is significantly worse, pass otherwise', () => {
