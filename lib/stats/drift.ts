@@ -44,7 +44,10 @@ export interface ColumnDrift {
   type: ColumnType;
   method: DriftMethod;
   status: ColumnStatus;
-  /** KS D, chi-squared, z, normed Wasserstein, Jensen–Shannon distance or PSI; null when not tested. */
+  /**
+   * KS D, chi-squared, z, normed Wasserstein, Jensen–Shannon distance or PSI; null when not tested.
+   * Chi-squared is Infinity (p-value 0) when the current sample has a category the reference lacks, as in scipy.
+   */
   statistic: number | null;
   /** For ks / chisquare / z; null for distances and untested columns. */
   pValue: number | null;

@@ -4,6 +4,7 @@
  * no allocation per element), an exact p-value when max(n, m) <= 10000, else the asymptotic
  * kstwo.sf(d, round(n·m / (n+m))). Inputs must be finite (drop missing values first).
  */
+import { InvalidInput } from '../errors.js';
 import { kolmogorovSf } from './kolmogorov.js';
 
 export interface KsResult {
@@ -57,6 +58,8 @@ export function ksStatisticSorted(a: Float64Array, b: Float64Array): Omit<KsResu
 
 /** ks_2samp(a, b) on two sorted, non-empty, finite samples. */
 export function ksTestSorted(a: Float64Array, b: Float64Array): KsResult {
+  // As scipy: the test is undefined on an empty sample.
+  if (a.length === 0 || b.length === 0) throw new InvalidInput('KS test: a sample is empty', a.length === 0 ? 'a' : 'b');
   const found = ksStatisticSorted(a, b);
   const n1 = a.length;
   const n2 = b.length;

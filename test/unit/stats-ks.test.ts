@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { InvalidInput } from '../../lib/errors.js';
 import { wassersteinNormedSorted, wassersteinSorted } from '../../lib/stats/distances.js';
 import { kolmogorovSf, smirnov } from '../../lib/stats/kolmogorov.js';
 import { ksStatisticSorted, ksTest, sortedCopy } from '../../lib/stats/ks.js';
@@ -63,6 +64,10 @@ describe('two-sample KS matches scipy.stats.ks_2samp (method auto)', () => {
     // At 2: F_a = 3/4, F_b = 3/4; at 1: 1/4 − 0; at 3: 1 − 3/4.
     assert.equal(r.statistic, 0.25);
     assert.deepEqual(Array.from(sortedCopy([3, -1, 2])), [-1, 2, 3]);
+  });
+
+  it('an empty sample is refused, as scipy does', () => {
+    assert.throws(() => ksTest([], [1, 2]), (e: unknown) => e instanceof InvalidInput && /KS test: a sample is empty/.test(e.message));
   });
 });
 
