@@ -13,7 +13,10 @@ export interface KsResult {
   pValue: number;
   /** Which p-value scipy's 'auto' picked (exact falls back to asymptotic on overflow, as scipy). */
   method: 'exact' | 'asymptotic';
-  /** Where the supremum is reached, and +1 when F_a − F_b is positive there (scipy's statistic_location / sign). */
+  /**
+   * The smallest pooled value where the supremum is reached, and +1 when F_a − F_b is positive
+   * there (scipy's statistic_location / sign; on ties scipy may name another value of equal D).
+   */
   location: number;
   sign: 1 | -1;
 }
