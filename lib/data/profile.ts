@@ -158,6 +158,14 @@ export function histogram(values: ArrayLike<number>, bins: number): Histogram | 
     first -= 0.5;
     last += 0.5;
   }
+  return equalWidthHistogram(values, first, last, bins);
+}
+
+/**
+ * np.histogram(values, bins, range=(first, last)) for first < last: edges from np.linspace, the
+ * last bin closed; non-finite values are skipped (values outside the range must not be passed).
+ */
+export function equalWidthHistogram(values: ArrayLike<number>, first: number, last: number, bins: number): Histogram {
   const edges = linspace(first, last, bins + 1);
   const counts = new Array<number>(bins).fill(0);
   const norm = bins / (last - first);

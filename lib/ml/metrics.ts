@@ -5,6 +5,7 @@
  * `InvalidInput` naming the metric and the problem.
  */
 import { InvalidInput } from '../errors.js';
+import { quantileSorted } from '../data/profile.js';
 import type { Labels } from './types.js';
 
 export interface ConfusionMatrix {
@@ -326,25 +327,10 @@ function uniformEdges(bins: number): Float64Array {
 /** np.percentile(p, linspace(0, 1, bins + 1) * 100) with numpy's default 'linear' method, bit for bit. */
 function quantileEdges(p: Float64Array, bins: number): Float64Array {
   const sorted = Float64Array.from(p).sort();
-  const last = sorted.length - 1;
   const fractions = uniformEdges(bins);
   const edges = new Float64Array(bins + 1);
-  for (let e = 0; e <= bins; e++) {
-    // numpy scales to percent and back, which can move q by one ulp.
-    const q = (fractions[e]! * 100) / 100;
-    const virtual = last * q;
-    if (virtual >= last) {
-      edges[e] = sorted[last]!;
-      continue;
-    }
-    const below = Math.floor(virtual);
-    const gamma = virtual - below;
-    const a = sorted[below]!;
-    const b = sorted[below + 1]!;
-    const diff = b - a;
-    // numpy's _lerp interpolates from the nearer end.
-    edges[e] = gamma >= 0.5 ? b - diff * (1 - gamma) : a + diff * gamma;
-  }
+  // numpy scales to percent and back, which can move q by one ulp.
+  for (let e = 0; e <= bins; e++) edges[e] = quantileSorted(sorted, (fractions[e]! * 100) / 100);
   return edges;
 }
 
