@@ -57,6 +57,10 @@ const envSchema = z.object({
   KEEL_MICRO_BATCH_ROWS: positiveInt('KEEL_MICRO_BATCH_ROWS', 256),
   KEEL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'KEEL_LOG_LEVEL must be fatal, error, warn, info, debug, trace or silent' }).default('info'),
   KEEL_AUTH: z.enum(['keys', 'open-loopback'], { error: 'KEEL_AUTH must be keys or open-loopback' }).optional(),
+  KEEL_API_KEY_GRACE_SECONDS: z.coerce
+    .number({ error: 'KEEL_API_KEY_GRACE_SECONDS must be a number of seconds' })
+    .min(0, 'KEEL_API_KEY_GRACE_SECONDS must be 0 or more')
+    .default(300),
 });
 
 /**
@@ -108,6 +112,11 @@ export interface KeelConfig {
     /** Rows per micro-batched onnxruntime run at most (`KEEL_MICRO_BATCH_ROWS`). */
     microBatchRows: number;
     logLevel: string;
+  };
+  /** Gateway API keys while Postgres is unreachable. */
+  apiKeys: {
+    /** A key verified this recently keeps working (revocation applies once Postgres answers again). */
+    graceMs: number;
   };
 }
 
@@ -162,6 +171,7 @@ export function loadConfig(source: ConfigSource = { env: process.env, cwd: proce
       microBatchRows: env.KEEL_MICRO_BATCH_ROWS,
       logLevel: env.KEEL_LOG_LEVEL,
     },
+    apiKeys: { graceMs: env.KEEL_API_KEY_GRACE_SECONDS * 1000 },
   };
 }
 

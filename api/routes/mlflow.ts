@@ -12,10 +12,10 @@
  * `predict_proba(x)[:, 1]` returns; the 0/1 decision and the version are in the v1 / v2 answers).
  * The request id goes out in `x-request-id`; rows of one request share one variant.
  */
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono } from 'hono';
 import { InvalidInput } from '../../lib/errors.js';
 import type { PredictionRouteDeps } from '../serving/http.js';
-import { answer, errorResponse, parseBody, refusal, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { answer, errorResponse, parseBody, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
 import { primaryModel } from '../serving/predictor.js';
 import type { MlflowRequest } from '../serving/request-schemas.js';
 import { MLFLOW_LAYOUTS } from '../serving/request-schemas.js';
@@ -24,7 +24,6 @@ import type { ServingSnapshot } from '../serving/types.js';
 
 export interface MlflowRoutesDeps extends PredictionRouteDeps {
   serving: { current(): ServingSnapshot };
-  guard?: MiddlewareHandler;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -77,10 +76,7 @@ export function parseMlflowBody(body: unknown): MlflowRequest {
 
 export function mlflowRoutes(deps: MlflowRoutesDeps) {
   const app = new Hono();
-  const checks = [deps.bodyLimit, deps.guard];
   app.post('/invocations', async (c) => {
-    const refused = await refusal(c, checks);
-    if (refused) return refused;
     let requestId: string | undefined;
     try {
       const snapshot = deps.serving.current();

@@ -16,12 +16,12 @@
  * `{error: {code, message, field?}}` (OIP's `{error: "…"}` is a plain string; ours has it as
  * `error.message`).
  */
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono } from 'hono';
 import { InvalidInput } from '../../lib/errors.js';
 import type { EnrichDeps, RowRequest } from '../serving/enrich.js';
 import { inputPlan } from '../serving/enrich.js';
 import type { PredictionRouteDeps } from '../serving/http.js';
-import { answer, errorResponse, parseBody, refusal, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { answer, errorResponse, parseBody, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
 import { primaryModel, resolveRouting } from '../serving/predictor.js';
 import type { OipInput } from '../serving/request-schemas.js';
 import { oipInferRequestSchema } from '../serving/request-schemas.js';
@@ -30,7 +30,6 @@ import type { ServedModel, ServingSnapshot } from '../serving/types.js';
 export interface OipRoutesDeps extends PredictionRouteDeps {
   serving: { current(): ServingSnapshot; ready(): boolean };
   enrich: EnrichDeps;
-  guard?: MiddlewareHandler;
 }
 
 const NUMERIC = new Set(['INT8', 'INT16', 'INT32', 'INT64', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'FP16', 'FP32', 'FP64']);
@@ -138,7 +137,6 @@ function flatValues(input: OipInput, expected: number): unknown[] {
 
 export function oipRoutes(deps: OipRoutesDeps) {
   const app = new Hono();
-  const checks = [deps.bodyLimit, deps.guard];
   app.get('/v2/health/live', (c) => c.json({ live: true }));
   app.get('/v2/health/ready', (c) => {
     const ready = deps.serving.ready();
@@ -146,8 +144,6 @@ export function oipRoutes(deps: OipRoutesDeps) {
   });
   app.get('/v2', (c) => c.json({ name: 'keel', version: '0.1.0', extensions: [] }));
   app.get('/v2/models/:name', async (c) => {
-    const refused = await refusal(c, checks);
-    if (refused) return refused;
     try {
       const snapshot = deps.serving.current();
       return c.json(metadata(primaryModel(snapshot, c.req.param('name')), deps.enrich, snapshot));
@@ -156,8 +152,6 @@ export function oipRoutes(deps: OipRoutesDeps) {
     }
   });
   app.get('/v2/models/:name/ready', async (c) => {
-    const refused = await refusal(c, checks);
-    if (refused) return refused;
     try {
       const model = primaryModel(deps.serving.current(), c.req.param('name'));
       return c.json({ name: model.model, ready: true });
@@ -166,8 +160,6 @@ export function oipRoutes(deps: OipRoutesDeps) {
     }
   });
   app.post('/v2/models/:name/infer', async (c) => {
-    const refused = await refusal(c, checks);
-    if (refused) return refused;
     let requestId: string | undefined;
     try {
       const name = c.req.param('name');
