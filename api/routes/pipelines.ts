@@ -8,7 +8,7 @@ import { describeZodError } from '../../lib/validation.js';
 import { infrastructureCause, summarizeWorkflowFailure, type KnownService, type WorkflowFailureSummary } from '../../lib/workflow-failures.js';
 import type { S3Access } from '../../stores/data-files.js';
 import type { Db } from '../../stores/db.js';
-import { startTrainingPipeline } from '../../stores/training-runs.js';
+import { dataFingerprint, startTrainingPipeline, trainingWorkflowId } from '../../stores/training-runs.js';
 import { principalOf } from '../auth.js';
 import { errorBody, sendError } from '../errors.js';
 
@@ -48,6 +48,13 @@ export function pipelineRoutes(deps: PipelineRouteDeps) {
       const problem = describeZodError(parsed.error);
       return sendError(c, 422, 'InvalidInput', problem.message, problem.field);
     }
+    let workflowId: string;
+    try {
+      // The data first: a source the gateway cannot read is answered before Temporal is involved.
+      workflowId = trainingWorkflowId(parsed.data, await dataFingerprint(deps.db, parsed.data.data, deps.s3));
+    } catch (error) {
+      return unavailable(c, error, 'cannot read the data to fingerprint it', deps.services);
+    }
     let client: Client;
     try {
       client = await deps.temporal();
@@ -56,13 +63,9 @@ export function pipelineRoutes(deps: PipelineRouteDeps) {
     }
     let run: Awaited<ReturnType<typeof startTrainingPipeline>>;
     try {
-      run = await startTrainingPipeline(client, deps.db, parsed.data, { taskQueue: deps.taskQueue, s3: deps.s3 });
+      run = await startTrainingPipeline(client, deps.db, parsed.data, { taskQueue: deps.taskQueue, workflowId });
     } catch (error) {
-      if (error instanceof KeelError) throw error;
-      // Reading the data to fingerprint it, or starting the workflow: the cause's kind, not its text.
-      const cause = infrastructureCause(error, deps.services);
-      if (!cause) throw error;
-      return sendError(c, 503, 'Unavailable', `cannot start the run: ${cause}`);
+      return unavailable(c, error, 'cannot start the run', deps.services);
     }
     if (c.req.query('wait') !== 'true') return c.json({ workflowId: run.workflowId, runId: run.runId }, 202);
     try {
@@ -75,6 +78,13 @@ export function pipelineRoutes(deps: PipelineRouteDeps) {
     }
   });
   return app;
+}
+
+/** Keel's own errors go on to the error handler (422 naming the field); an infrastructure cause is a 503 naming its kind. */
+function unavailable(c: Context, error: unknown, what: string, services: readonly KnownService[] | undefined): Response {
+  const cause = error instanceof KeelError ? undefined : infrastructureCause(error, services);
+  if (!cause) throw error;
+  return sendError(c, 503, 'Unavailable', `${what}: ${cause}`);
 }
 
 /** `api:<key name>`, or `api` when the app runs without auth (tests). */
