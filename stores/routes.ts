@@ -14,11 +14,8 @@ import type { ModelRouting, RouteMode, RouteTarget } from '../api/serving/types.
 import { InvalidInput } from '../lib/errors.js';
 import { IDENTIFIER } from '../lib/features/definitions.js';
 import type { Db, DbClient } from './db.js';
-import { withTransaction } from './db.js';
+import { PG_INT_MAX, withTransaction } from './db.js';
 import { NotFound } from './registry.js';
-
-/** Versions are Postgres `int`s: a larger number can name no version. */
-const PG_INT_MAX = 2_147_483_647;
 
 export const routeTargetSchema = z.object({
   version: z.number().int().min(1).max(PG_INT_MAX, `version must be at most ${PG_INT_MAX}`),

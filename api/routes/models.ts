@@ -1,11 +1,10 @@
 import { Hono, type Context } from 'hono';
 import { IDENTIFIER } from '../../lib/features/identifiers.js';
-import type { Db } from '../../stores/db.js';
+import { PG_INT_MAX, type Db } from '../../stores/db.js';
 import { getModelVersion, listModels, listVersions, NotFound } from '../../stores/registry.js';
 import { versionView } from '../views.js';
 
-/** Versions are Postgres `int`s; aliases are short words. */
-const PG_INT_MAX = 2_147_483_647;
+/** A version number (`3`, `v3`) or an alias. */
 const VERSION_REF = /^(?:v?\d{1,10}|[A-Za-z0-9_]{1,63})$/;
 
 /** The model registry, read-only: `GET /v1/models`, `/v1/models/:name`, `/v1/models/:name/versions/:v` (number or alias). */
