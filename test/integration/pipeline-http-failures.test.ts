@@ -14,6 +14,7 @@ import { createApiKey } from '../../stores/api-keys.js';
 import { writeTable } from '../../stores/datasets.js';
 import { createDb, type Db } from '../../stores/db.js';
 import { migrate } from '../../stores/migrate.js';
+import { trainingPipelineInputSchema } from '../../lib/schemas/training-pipeline.js';
 import { ORCHESTRATION_QUEUE } from '../../lib/task-queues.js';
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.js';
 import { runKeel } from '../helpers/keel-cli.js';
@@ -121,11 +122,14 @@ describe('training over HTTP: requestedBy and failures without data values', () 
     const deadStore = openArtifactStore({ uri: 's3://keel-test/artifacts', s3Endpoint: 'http://127.0.0.1:1', region: 'us-east-1' });
     process.env.AWS_ACCESS_KEY_ID ??= 'test';
     process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
+    // A short retry window where the pipeline input has one (infrastructure failures are retried for minutes by default).
+    const shortRetry = 'retry' in trainingPipelineInputSchema.shape ? { retry: { infrastructureTimeoutSeconds: 5, maximumIntervalSeconds: 2 } } : {};
+    const infra = { ...config('infra', 'train.csv'), ...shortRetry };
     const configFile = path.join(dir, 'infra.json');
-    await writeFile(configFile, JSON.stringify(config('infra', 'train.csv')));
+    await writeFile(configFile, JSON.stringify(infra));
     const { http, cli } = await withWorkers(queues, { db, artifacts: deadStore }, async () => {
       // Both wait on the same run: the CLI joins the one the gateway started.
-      const started = train(config('infra', 'train.csv')).then(async (res) => ({ status: res.status, text: await res.text() }));
+      const started = train(infra).then(async (res) => ({ status: res.status, text: await res.text() }));
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       const [http, cli] = await Promise.all([started, runKeel(['train', configFile], env)]);
       return { http, cli };
