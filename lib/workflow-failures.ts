@@ -17,6 +17,8 @@ export interface WorkflowFailureSummary {
   step?: string;
   /** The input field the failure names, when it names one. */
   field?: string;
+  /** A value-free statement of what was wrong, when the failing code gave one (`KeelError.publicMessage`). */
+  publicMessage?: string;
   /** For infrastructure failures: what was unavailable, e.g. `Postgres unreachable (connection refused)`. Value-free. */
   cause?: string;
   /** The failure's own message: may quote data values or program output — for operators only. */
@@ -46,13 +48,14 @@ export function summarizeWorkflowFailure(failure: unknown, services: readonly Kn
   const told = chain.find((e) => e instanceof ApplicationFailure) ?? root;
   const detail = told instanceof Error ? told.message || told.name : String(failure);
   const step = chain.map(stepOf).find((s) => s !== undefined);
-  const field = chain.map(fieldOf).find((f) => f !== undefined);
+  const field = chain.map((e) => detailOf(e, 'field')).find((f) => f !== undefined);
+  const publicMessage = chain.map((e) => detailOf(e, 'publicMessage')).find((m) => m !== undefined);
   const top = chain[0];
   if (top instanceof CancelledFailure || top instanceof TerminatedFailure) {
     return { type: top instanceof CancelledFailure ? 'Canceled' : 'Terminated', kind: 'canceled', step, detail };
   }
   const badInput = chain.find((e): e is ApplicationFailure => e instanceof ApplicationFailure && BAD_INPUT_TYPES.includes(e.type ?? ''));
-  if (badInput) return { type: badInput.type!, kind: 'badInput', step, field, detail };
+  if (badInput) return { type: badInput.type!, kind: 'badInput', step, field, ...(publicMessage ? { publicMessage } : {}), detail };
   const timeout = chain.find((e) => e instanceof TimeoutFailure);
   if (timeout) return { type: 'Timeout', kind: 'infrastructure', step, cause: 'timed out: no worker finished the step in time (is a worker polling its task queue?)', detail };
   const type = root instanceof ApplicationFailure ? (root.type ?? 'Error') : root instanceof Error ? root.name : 'Error';
@@ -124,7 +127,9 @@ function stepOf(e: unknown): string | undefined {
   return e instanceof ActivityFailure ? e.activityType : undefined;
 }
 
-function fieldOf(e: unknown): string | undefined {
-  const details = e instanceof ApplicationFailure ? (e.details?.[0] as { field?: unknown } | undefined) : undefined;
-  return typeof details?.field === 'string' && details.field !== '' ? details.field : undefined;
+/** A text item of an application failure's details (`{step, field}` from the pipeline, `{field, publicMessage}` from activities). */
+function detailOf(e: unknown, key: 'field' | 'publicMessage'): string | undefined {
+  const details = e instanceof ApplicationFailure ? (e.details?.[0] as Record<string, unknown> | undefined) : undefined;
+  const value = details?.[key];
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }

@@ -100,7 +100,7 @@ function failureAnswer(failure: WorkflowFailureSummary, workflowId: string): { s
   const see = `; the full message is in workflow ${workflowId} (Temporal UI) and the worker log`;
   switch (failure.kind) {
     case 'badInput':
-      return { status: 422, code: failure.type, message: `the run refused its input${where} (${what})${see}` };
+      return { status: 422, code: failure.type, message: `the run refused its input${where} (${what})${failure.publicMessage ? `: ${failure.publicMessage}` : ''}${see}` };
     case 'infrastructure':
       return { status: 503, code: 'Unavailable', message: `the run failed${where}: ${failure.cause}${see}` };
     case 'canceled':

@@ -107,9 +107,11 @@ describe('training over HTTP: requestedBy and failures without data values', () 
     });
     assert.equal(http.status, 422, http.text);
     assert.ok(!http.text.includes(SECRET_LABEL), `the answer quotes the data: ${http.text}`);
-    const body = JSON.parse(http.text) as { error: { code: string; message: string }; workflowId: string; step: string };
+    const body = JSON.parse(http.text) as { error: { code: string; message: string; field?: string }; workflowId: string; step: string };
     assert.equal(body.error.code, 'InvalidInput');
+    assert.equal(body.error.field, 'churned');
     assert.equal(body.step, 'validateData');
+    assert.match(body.error.message, /label_binary \(churned\)/, 'the failed expectation is named');
     assert.match(body.workflowId, /^train-bad_labels-[0-9a-f]{16}$/);
     assert.match(body.error.message, new RegExp(`validateData.*${body.workflowId}`));
 

@@ -10,6 +10,8 @@ import {
   RetryState,
 } from '@temporalio/common';
 import pg from 'pg';
+import { withKeelFailureDetails } from '../../activities/failures.js';
+import { InvalidInput } from '../../lib/errors.js';
 import { infrastructureCause, summarizeWorkflowFailure } from '../../lib/workflow-failures.js';
 
 /** An error thrown by an activity as a workflow's caller sees it: converted as the worker does, inside the activity's failure. */
@@ -45,6 +47,25 @@ describe('workflow failure summaries', () => {
     const credentials = Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
     assert.match(infrastructureCause(credentials)!, /^no S3 credentials/);
     assert.equal(infrastructureCause(new Error('label column churned: e.g. "424242"')), undefined);
+  });
+
+  it("carries an activity's field and public message, never its full message, into the summary's value-free parts", async () => {
+    const activities = withKeelFailureDetails({
+      validateData: async () => {
+        throw new InvalidInput('label column churned: e.g. "424242"', 'churned').withPublicMessage('label_binary (churned)');
+      },
+    });
+    const thrown = await activities.validateData().then(
+      () => assert.fail('should throw'),
+      (e: Error) => e,
+    );
+    assert.ok(thrown instanceof ApplicationFailure && thrown.type === 'InvalidInput', String(thrown));
+    const summary = summarizeWorkflowFailure(afterActivity(thrown, 'validateData'));
+    assert.deepEqual(
+      { kind: summary.kind, type: summary.type, step: summary.step, field: summary.field, publicMessage: summary.publicMessage },
+      { kind: 'badInput', type: 'InvalidInput', step: 'validateData', field: 'churned', publicMessage: 'label_binary (churned)' },
+    );
+    assert.match(summary.detail, /424242/);
   });
 
   it('keeps the step and field of bad input, and tells canceled runs and other failures apart', () => {
