@@ -2,6 +2,7 @@ import type { OnDemandFeature } from '../lib/features/on-demand.js';
 import type { ArtifactStore } from '../stores/artifacts/index.js';
 import type { S3Access } from '../stores/data-files.js';
 import type { Db } from '../stores/db.js';
+import { withKeelFailureDetails } from './failures.js';
 import { createFeatureActivities } from './features.js';
 import { createStackCheckActivities } from './stack-check.js';
 import { createTrainingActivities } from './training/index.js';
@@ -20,11 +21,11 @@ export interface ActivityDeps {
 
 /** All activity implementations, registered on both task queues. */
 export function createActivities(deps: ActivityDeps) {
-  return {
+  return withKeelFailureDetails({
     ...createStackCheckActivities(deps),
     ...createTrainingActivities(deps),
     ...createFeatureActivities(deps),
-  };
+  });
 }
 
 export type KeelActivities = ReturnType<typeof createActivities>;

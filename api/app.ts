@@ -3,9 +3,12 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { OnDemandFeature } from '../lib/features/on-demand.js';
 import { onDemandRegistry } from '../lib/features/on-demand.js';
+import type { Role } from '../lib/roles.js';
 import type { Db } from '../stores/db.js';
 import { sendError } from './errors.js';
 import { createGatewayMetrics, createMetricsRegistry } from './metrics.js';
+import { createRouteMounter } from './mount-routes.js';
+import { PUBLIC, type DeclaredRoute } from './route-table.js';
 import { feedbackRoutes } from './routes/feedback.js';
 import { healthRoutes, type ReadinessCheck } from './routes/health.js';
 import { mlflowRoutes } from './routes/mlflow.js';
@@ -24,7 +27,7 @@ import { createPredictor } from './serving/predictor.js';
 import type { PredictionRecord, ServingSnapshot } from './serving/types.js';
 
 export interface GatewayLimits extends ServingLimits {
-  /** Request body bytes on prediction endpoints; more is a 413 `PayloadTooLarge`. Default 1 MiB. */
+  /** Request body bytes on every endpoint; more is a 413 `PayloadTooLarge`. Default 1 MiB. */
   maxBodyBytes: number;
 }
 
@@ -38,15 +41,8 @@ export interface ServingDeps {
   picker: TargetPicker;
   /** The prediction log (serving/prediction-log.ts): `append` is synchronous and never throws. */
   log: { append(record: PredictionRecord): void; depth?(): number; has?(requestId: string): boolean };
-  /**
-   * Auth: guards for the prediction and feedback endpoints and the admin check for
-   * `x-keel-variant`; open and no pinning when absent.
-   */
+  /** The admin check for `x-keel-variant` (no pinning when absent) and who changes routing. */
   auth?: {
-    guard?: MiddlewareHandler;
-    feedbackGuard?: MiddlewareHandler;
-    /** Guards the routing admin endpoints (`/v1/routes`, `/v1/gateways`). */
-    adminGuard?: MiddlewareHandler;
     canUseVariantHeader(c: Context): boolean | Promise<boolean>;
     /** Who changes routing, for model_routing.updated_by. */
     actor?: (c: Context) => string | undefined;
@@ -61,6 +57,12 @@ export interface ServingDeps {
   limits?: Partial<GatewayLimits>;
 }
 
+/** Who may call what: each route's guard comes from its roles in the route table (api/route-table.ts). */
+export interface GatewayAuth {
+  /** The check for routes open to `roles` (api/auth.ts `requireRole`). */
+  requireRole(roles: readonly Role[]): MiddlewareHandler;
+}
+
 export interface GatewayDeps {
   /** Probed by `/readyz`: the gateway is ready only when all pass. */
   readiness: ReadinessCheck[];
@@ -71,6 +73,8 @@ export interface GatewayDeps {
   /** The registry and pipeline endpoints need Postgres and (to start runs) Temporal. */
   registry?: PipelineRouteDeps;
   serving?: ServingDeps;
+  /** Every route is open when absent (apps built in tests); `keel gateway` always passes it. */
+  auth?: GatewayAuth;
 }
 
 export interface GatewayApp extends Hono {
@@ -97,10 +101,17 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
       },
     });
   }
-  app.route('/', healthRoutes({ checks, metrics: registry }));
+  const limits: GatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...deps.serving?.limits };
+  const routes = createRouteMounter(app, {
+    guard: deps.auth && ((roles) => deps.auth!.requireRole(roles)),
+    bodyLimit: bodySizeLimit(limits.maxBodyBytes, (c) => sendError(c, 413, 'PayloadTooLarge', `the request body is larger than ${limits.maxBodyBytes} bytes`)),
+    onRefusal: (route, refused) => {
+      if (servesPredictions(route)) metrics.errors.inc({ code: REFUSAL_CODES[refused.status] ?? String(refused.status) });
+    },
+  });
+  routes.mount(healthRoutes({ checks, metrics: registry }));
   if (deps.serving) {
     const serving = deps.serving;
-    const limits: GatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...serving.limits };
     // Concurrent {entity} requests share one online-store query per turn of the event loop.
     const enrich = { db: serving.db, onDemand: onDemandRegistry(serving.onDemand ?? []), reader: serving.db && createOnlineReader(serving.db) };
     const predictor = createPredictor({
@@ -112,35 +123,28 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
       logShadowError: (error, context) => deps.logger?.warn({ err: error, ...context }, 'shadow scoring failed'),
     });
     app.predictor = predictor;
-    const limit = bodySizeLimit(limits.maxBodyBytes, (c) => {
-      metrics.errors.inc({ code: 'PayloadTooLarge' });
-      return sendError(c, 413, 'PayloadTooLarge', `the request body is larger than ${limits.maxBodyBytes} bytes`);
-    });
     const routeDeps: PredictionRouteDeps = {
       predictor,
       metrics,
       limits,
       canUseVariantHeader: serving.auth?.canUseVariantHeader ?? (() => false),
       logError: (error, requestId) => (deps.logger ? deps.logger.error({ err: error, requestId }, 'prediction failed') : logError(error)),
-      // The prediction endpoints check the limit inside their one handler (`refusal`); feedback keeps it as middleware.
-      bodyLimit: limit,
     };
-    app.use('/v1/feedback', limit);
-    const guard = serving.auth?.guard;
-    app.route('/', predictRoutes({ ...routeDeps, guard }));
-    app.route('/', oipRoutes({ ...routeDeps, guard, serving: serving.state, enrich }));
-    app.route('/', mlflowRoutes({ ...routeDeps, guard, serving: serving.state }));
+    routes.mount(predictRoutes(routeDeps));
+    routes.mount(oipRoutes({ ...routeDeps, serving: serving.state, enrich }));
+    routes.mount(mlflowRoutes({ ...routeDeps, serving: serving.state }));
     if (serving.db) {
       const { log } = serving;
       const has = log.has ? (requestId: string) => log.has!(requestId) : undefined;
-      app.route('/', feedbackRoutes({ db: serving.db, log: has && { has }, guard: serving.auth?.feedbackGuard, logError: routeDeps.logError }));
-      app.route('/', routingRoutes({ db: serving.db, state: serving.state, guard: serving.auth?.adminGuard, actor: serving.auth?.actor }));
+      routes.mount(feedbackRoutes({ db: serving.db, log: has && { has }, logError: routeDeps.logError }));
+      routes.mount(routingRoutes({ db: serving.db, state: serving.state, actor: serving.auth?.actor }));
     }
   }
   if (deps.registry) {
-    app.route('/', modelRoutes(deps.registry));
-    app.route('/', pipelineRoutes(deps.registry));
+    routes.mount(modelRoutes(deps.registry));
+    routes.mount(pipelineRoutes(deps.registry));
   }
+  routes.assertAllMounted();
   app.notFound((c) => {
     // A protocol's paths answer in its shape, unknown ones (/v2/…) included.
     const render = protocolErrorsFor(c.req.path) ?? keelErrors;
@@ -148,6 +152,14 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   });
   app.onError((error, c) => errorResponse(c, error, undefined, logError));
   return app;
+}
+
+/** Codes of the refusals a route's checks answer (api/auth.ts, the body limit), for the error counter. */
+const REFUSAL_CODES: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 413: 'PayloadTooLarge', 503: 'Unavailable' };
+
+/** Prediction and feedback routes: their refusals count in `keel_prediction_errors_total`. */
+function servesPredictions(route: DeclaredRoute): boolean {
+  return route.access !== PUBLIC && (route.access.includes('predict') || route.access.includes('feedback'));
 }
 
 /**

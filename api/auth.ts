@@ -1,8 +1,10 @@
 /**
  * Gateway authentication: API keys (`Authorization: Bearer <token>` or `x-api-key`) with roles.
- * No, unknown or revoked key → 401; a valid key without the role → 403. In `open-loopback` mode
- * (the embedded default) `predict` and `feedback` need no key from a loopback client; `admin` and
- * `approver` always do, and a key that is presented is always checked.
+ * No, unknown or revoked key → 401; a valid key without the role → 403; Postgres unreachable and
+ * the key not confirmed within the grace period → 503. In `open-loopback` mode (the embedded
+ * default) `predict` and `feedback` need no key from a loopback client; `admin`, `approver` and
+ * `viewer` always do, and a key that is presented is always checked. Which route needs which
+ * role is declared in api/route-table.ts.
  */
 import type { Context, MiddlewareHandler, Next } from 'hono';
 import type { AuthMode } from '../lib/config.js';
@@ -24,7 +26,7 @@ export interface AuthOptions {
   mode: AuthMode;
   /** Needed unless `verifier` is given. */
   db?: Db;
-  /** Defaults to a cached verifier over `db` (revocations take effect within 5 s). */
+  /** Defaults to a cached verifier over `db` (revocations take effect within 5 s, grace while Postgres is away). */
   verifier?: ApiKeyVerifier;
   verifierOptions?: ApiKeyVerifierOptions;
   /**

@@ -8,6 +8,7 @@ import { churnOnDemandFeatures } from '../examples/churn/on-demand.js';
 import type { KeelConfig } from '../lib/config.js';
 import { loadOnDemandModules } from '../lib/features/modules.js';
 import type { OnDemandFeature } from '../lib/features/on-demand.js';
+import { knownServices } from '../lib/workflow-failures.js';
 import { openArtifactStore, type ArtifactStore } from '../stores/artifacts/index.js';
 import { createDb, type Db } from '../stores/db.js';
 import { connectTemporalClient } from '../stores/temporal.js';
@@ -41,7 +42,7 @@ export async function startGateway(config: KeelConfig, options: GatewayOptions =
   // Asynchronous destination: a request never waits for stdout (flushed on close).
   const destination = pino.destination({ sync: false });
   const logger = pino({ name: 'keel-gateway', level: config.gateway.logLevel }, destination);
-  const auth = createAuth({ db, mode: config.gateway.auth });
+  const auth = createAuth({ db, mode: config.gateway.auth, verifierOptions: { graceMs: config.apiKeys.graceMs } });
   let temporal: Promise<Client> | undefined;
 
   const serving = await startServing({ config, db, artifacts, logger });
@@ -53,6 +54,7 @@ export async function startGateway(config: KeelConfig, options: GatewayOptions =
         throw error;
       })),
       s3: { endpoint: config.artifacts.s3Endpoint, region: config.artifacts.region },
+      services: knownServices(config),
     },
     logger,
     logError: (error) => logger.error({ err: error }, 'unhandled error'),
@@ -64,9 +66,6 @@ export async function startGateway(config: KeelConfig, options: GatewayOptions =
       ...serving.deps,
       picker: { pickLiveTarget, pickExplicitVariant },
       auth: {
-        guard: auth.requireRole('predict', 'admin'),
-        feedbackGuard: auth.requireRole('feedback', 'admin'),
-        adminGuard: auth.requireRole('admin'),
         canUseVariantHeader: (c) => hasRole(c, 'admin'),
         actor: (c) => principalOf(c)?.name,
       },
@@ -74,6 +73,7 @@ export async function startGateway(config: KeelConfig, options: GatewayOptions =
       db,
       limits: { ...config.gateway.limits, ...options.limits },
     },
+    auth: { requireRole: (roles) => auth.requireRole(...roles) },
   });
   const { host, port } = config.gateway;
   const server = await new Promise<Server>((resolve, reject) => {

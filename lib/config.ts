@@ -59,6 +59,10 @@ const envSchema = z.object({
   KEEL_AUTH: z.enum(['keys', 'open-loopback'], { error: 'KEEL_AUTH must be keys or open-loopback' }).optional(),
   KEEL_FEATURE_MODULES: z.string().optional(),
   KEEL_DUCKDB_AUTO_MIN_ROWS: positiveInt('KEEL_DUCKDB_AUTO_MIN_ROWS', 50_000),
+  KEEL_API_KEY_GRACE_SECONDS: z.coerce
+    .number({ error: 'KEEL_API_KEY_GRACE_SECONDS must be a number of seconds' })
+    .min(0, 'KEEL_API_KEY_GRACE_SECONDS must be 0 or more')
+    .default(300),
 });
 
 /**
@@ -112,6 +116,11 @@ export interface KeelConfig {
     logLevel: string;
   };
   features: FeaturesConfig;
+  /** Gateway API keys while Postgres is unreachable. */
+  apiKeys: {
+    /** A key verified this recently keeps working (revocation applies once Postgres answers again). */
+    graceMs: number;
+  };
 }
 
 export interface FeaturesConfig {
@@ -176,6 +185,7 @@ export function loadConfig(source: ConfigSource = { env: process.env, cwd: proce
       modules: featureModules(env.KEEL_FEATURE_MODULES, source.cwd),
       duckdbAutoMinRows: env.KEEL_DUCKDB_AUTO_MIN_ROWS,
     },
+    apiKeys: { graceMs: env.KEEL_API_KEY_GRACE_SECONDS * 1000 },
   };
 }
 

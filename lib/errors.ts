@@ -3,6 +3,9 @@
  * exit codes, Temporal failure types); `field` names the offending input when there is one.
  */
 export class KeelError extends Error {
+  /** The message without data values or program output, safe for API callers; unset when there is none. */
+  publicMessage?: string;
+
   constructor(
     readonly code: string,
     message: string,
@@ -10,6 +13,12 @@ export class KeelError extends Error {
   ) {
     super(message);
     this.name = new.target.name;
+  }
+
+  /** Sets `publicMessage`, for a message that quotes data or program output (what API callers see instead). */
+  withPublicMessage(text: string): this {
+    this.publicMessage = text;
+    return this;
   }
 }
 

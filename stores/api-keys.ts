@@ -1,12 +1,13 @@
 /**
  * API keys for the gateway. A token is `keel_<id>_<secret>`: the id finds the row, the secret is
  * shown once at creation and only its sha256 is stored. Roles: `predict`, `feedback`, `admin`,
- * `approver`; they do not imply one another.
+ * `approver`, `viewer`; they do not imply one another.
  */
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { ROLES, type Role } from '../lib/roles.js';
 import { InvalidInput } from '../lib/errors.js';
+import { withTimeout } from '../lib/timeout.js';
 import type { Db } from './db.js';
 import { NotFound } from './registry.js';
 
@@ -167,6 +168,13 @@ export interface ApiKeyVerifierOptions {
    * within this time. Default 5 s.
    */
   cacheTtlMs?: number;
+  /**
+   * While Postgres cannot answer, a key it last confirmed at most this long ago is still accepted
+   * (a revocation applies as soon as Postgres answers again); other keys get an error. Default 5 min.
+   */
+  graceMs?: number;
+  /** A lookup with no answer after this long counts as Postgres being unreachable. Default 2 s. */
+  lookupTimeoutMs?: number;
   /** `last_used_at` is written at most this often per key. Default 60 s. */
   touchIntervalMs?: number;
   /** Bound on cached tokens, so a flood of made-up tokens cannot grow memory. Default 10 000. */
@@ -174,21 +182,26 @@ export interface ApiKeyVerifierOptions {
 }
 
 export interface ApiKeyVerifier {
+  /** The key's principal, undefined for an invalid or revoked key; rejects when Postgres cannot say (and no grace applies). */
   verify(token: string): Promise<ApiKeyPrincipal | undefined>;
   /** Waits for pending `last_used_at` writes. */
   close(): Promise<void>;
 }
 
 /**
- * verifyApiKey with a short cache, so the gateway does not query Postgres on every request, and
+ * verifyApiKey with a short cache, so the gateway does not query Postgres on every request,
+ * a grace period for keys it confirmed recently while Postgres is unreachable, and
  * `last_used_at` kept up to date off the request path.
  */
 export function createApiKeyVerifier(db: Db, options: ApiKeyVerifierOptions = {}): ApiKeyVerifier {
   const ttlMs = options.cacheTtlMs ?? 5_000;
+  const graceMs = options.graceMs ?? 5 * 60_000;
+  const lookupTimeoutMs = options.lookupTimeoutMs ?? 2_000;
   const touchIntervalMs = options.touchIntervalMs ?? 60_000;
   const maxCached = options.maxCachedTokens ?? 10_000;
-  // Keyed by the token's sha256, so the cache holds no usable secrets.
+  // Keyed by the token's sha256, so neither map holds usable secrets.
   const cache = new Map<string, { expires: number; answer: Promise<ApiKeyPrincipal | undefined> }>();
+  const confirmed = new Map<string, { principal: ApiKeyPrincipal; at: number }>();
   const lastTouched = new Map<string, number>();
   const pendingTouches = new Set<Promise<void>>();
 
@@ -203,6 +216,23 @@ export function createApiKeyVerifier(db: Db, options: ApiKeyVerifierOptions = {}
     pendingTouches.add(write);
   }
 
+  /** Asks Postgres; when it cannot answer, a recent confirmation stands in (cached like an answer, so Postgres is asked again after the TTL). */
+  async function lookup(cacheKey: string, token: string): Promise<ApiKeyPrincipal | undefined> {
+    try {
+      const principal = await withTimeout(verifyApiKey(db, token), lookupTimeoutMs, `Postgres did not answer within ${lookupTimeoutMs} ms`);
+      confirmed.delete(cacheKey);
+      if (principal) {
+        if (confirmed.size >= maxCached) confirmed.delete(confirmed.keys().next().value!);
+        confirmed.set(cacheKey, { principal, at: Date.now() });
+      }
+      return principal;
+    } catch (error) {
+      const last = confirmed.get(cacheKey);
+      if (last && Date.now() - last.at <= graceMs) return last.principal;
+      throw error;
+    }
+  }
+
   return {
     async verify(token) {
       if (!parseApiKeyToken(token)) return undefined;
@@ -213,10 +243,10 @@ export function createApiKeyVerifier(db: Db, options: ApiKeyVerifierOptions = {}
         if (entry) cache.delete(cacheKey);
         if (cache.size >= maxCached) cache.delete(cache.keys().next().value!);
         // Concurrent requests with the same token share one query.
-        entry = { expires: now + ttlMs, answer: verifyApiKey(db, token) };
+        entry = { expires: now + ttlMs, answer: lookup(cacheKey, token) };
         cache.set(cacheKey, entry);
         const added = entry;
-        // A failed lookup (database down) is not remembered.
+        // A lookup that failed outright (database down, key not confirmed recently) is not remembered.
         added.answer.catch(() => cache.get(cacheKey) === added && cache.delete(cacheKey));
       }
       const principal = await entry.answer;

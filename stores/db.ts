@@ -1,6 +1,9 @@
 import pg from 'pg';
 
 export type Db = pg.Pool;
+
+/** The largest Postgres `int` (versions, generations): a larger number names no row. */
+export const PG_INT_MAX = 2_147_483_647;
 export type DbClient = pg.PoolClient;
 
 export interface DbOptions {

@@ -14,10 +14,11 @@ import type { ModelRouting, RouteMode, RouteTarget } from '../api/serving/types.
 import { InvalidInput } from '../lib/errors.js';
 import { IDENTIFIER } from '../lib/features/definitions.js';
 import type { Db, DbClient } from './db.js';
-import { withTransaction } from './db.js';
+import { PG_INT_MAX, withTransaction } from './db.js';
+import { NotFound } from './registry.js';
 
 export const routeTargetSchema = z.object({
-  version: z.number().int().min(1),
+  version: z.number().int().min(1).max(PG_INT_MAX, `version must be at most ${PG_INT_MAX}`),
   weight: z.number().min(0).max(1).optional(),
   mode: z.enum(['live', 'shadow']).default('live'),
   variant: z.string().regex(IDENTIFIER, 'variant must match ^[a-z_][a-z0-9_]{0,62}$').optional(),
@@ -78,6 +79,8 @@ export async function setRoutes(db: Db, model: string, input: readonly RouteTarg
   if (!IDENTIFIER.test(model)) throw new InvalidInput(`model ${JSON.stringify(model)} must match ^[a-z_][a-z0-9_]{0,62}$`, 'model');
   const targets = normaliseTargets(model, input);
   if (options.salt !== undefined && (options.salt.length < 1 || options.salt.length > 200)) throw new InvalidInput('salt must be 1 to 200 characters', 'salt');
+  // Postgres text cannot hold NUL.
+  if (options.salt?.includes('\0')) throw new InvalidInput('salt must not contain a NUL character', 'salt');
   return withTransaction(db, async (client) => {
     await lockRoutingWrites(client);
     const { rows: versions } = await client.query<{ version: number }>('SELECT version FROM model_versions WHERE model = $1 AND version = ANY($2::int[])', [
@@ -108,10 +111,13 @@ export async function setRoutes(db: Db, model: string, input: readonly RouteTarg
 
 /** Removes the explicit routing of `model` (its champion alias serves again); returns the generation taken. */
 export async function clearRoutes(db: Db, model: string): Promise<{ generation: number }> {
+  if (!IDENTIFIER.test(model)) throw new InvalidInput(`model ${JSON.stringify(model)} must match ^[a-z_][a-z0-9_]{0,62}$`, 'model');
   return withTransaction(db, async (client) => {
     await lockRoutingWrites(client);
+    const { rowCount } = await client.query('DELETE FROM model_routing WHERE model = $1', [model]);
+    // Nothing to clear takes no generation: gateways would otherwise see a change that changed nothing.
+    if (!rowCount) throw new NotFound(`model ${model} has no routes to clear (keel routes list shows them)`, 'model');
     const { rows } = await client.query<{ generation: string }>(`SELECT nextval('routing_generation') AS generation`);
-    await client.query('DELETE FROM model_routing WHERE model = $1', [model]);
     return { generation: Number(rows[0]!.generation) };
   });
 }

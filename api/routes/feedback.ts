@@ -10,7 +10,7 @@
  * answers 201 `recorded`. There is no deadline: a label is accepted as long as the prediction is
  * on record.
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { Db } from '../../stores/db.js';
 import { recordFeedback, type FeedbackOutcome } from '../../stores/feedback.js';
@@ -48,8 +48,6 @@ export interface FeedbackRoutesDeps {
   db: Db;
   /** The prediction log: ids it still holds count as known. */
   log?: { has(requestId: string): boolean };
-  /** Auth for the endpoint (e.g. requireRole('feedback', 'admin')); open when absent. */
-  guard?: MiddlewareHandler;
   logError?: (error: unknown, requestId?: string) => void;
 }
 
@@ -59,7 +57,6 @@ type ItemResult =
 
 export function feedbackRoutes(deps: FeedbackRoutesDeps) {
   const app = new Hono();
-  const guard: MiddlewareHandler = deps.guard ?? (async (_c, next) => next());
 
   const recordOne = async (c: Context, requestId: string, label: number): Promise<ItemResult> => {
     try {
@@ -75,7 +72,7 @@ export function feedbackRoutes(deps: FeedbackRoutesDeps) {
     }
   };
 
-  app.post('/v1/feedback', guard, async (c) => {
+  app.post('/v1/feedback', async (c) => {
     try {
       const body = parseFeedbackRequest(await readJsonBody(c));
       if ('request_id' in body) {

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { Registry } from 'prom-client';
+import { withTimeout } from '../../lib/timeout.js';
 import { errorBody } from '../errors.js';
 
 /** A dependency the gateway needs before it takes traffic, probed by `/readyz`. */
@@ -32,12 +33,4 @@ export function healthRoutes({ checks, metrics }: { checks: ReadinessCheck[]; me
     return c.body(await metrics.metrics(), 200, { 'content-type': metrics.contentType });
   });
   return app;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -21,13 +21,13 @@
  * JSON or CSV, 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 RESOURCE_DOES_NOT_EXIST, 413,
  * 503 TEMPORARILY_UNAVAILABLE.
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { Hono, type Context } from 'hono';
 import { InvalidInput } from '../../lib/errors.js';
 import { KEEL_VERSION } from '../../lib/version.js';
 import type { PredictionRouteDeps } from '../serving/http.js';
-import { answer, errorResponse, parseBody, parseJsonText, refusal, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { answer, errorResponse, parseBody, parseJsonText, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
 import { csvRows } from '../serving/mlflow-csv.js';
-import { mlflowErrors, renderRefusal } from '../serving/protocol-errors.js';
+import { mlflowErrors } from '../serving/protocol-errors.js';
 import { primaryModel } from '../serving/predictor.js';
 import type { MlflowRequest } from '../serving/request-schemas.js';
 import { MLFLOW_LAYOUTS } from '../serving/request-schemas.js';
@@ -36,7 +36,6 @@ import type { ServingSnapshot } from '../serving/types.js';
 
 export interface MlflowRoutesDeps extends PredictionRouteDeps {
   serving: { current(): ServingSnapshot; ready(): boolean };
-  guard?: MiddlewareHandler;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -126,15 +125,12 @@ function modelName(c: Context, snapshot: ServingSnapshot): string {
 
 export function mlflowRoutes(deps: MlflowRoutesDeps) {
   const app = new Hono();
-  const checks = [deps.bodyLimit, deps.guard];
   // MLflow answers "\n" as application/json: healthy once the model is loaded.
   const ping = (c: Context) => c.body('\n', deps.serving.ready() ? 200 : 503, { 'content-type': 'application/json' });
   app.get('/ping', ping);
   app.get('/health', ping);
   app.get('/version', (c) => c.text(KEEL_VERSION));
   app.post('/invocations', async (c) => {
-    const refused = await refusal(c, checks);
-    if (refused) return renderRefusal(c, refused, mlflowErrors);
     let requestId: string | undefined;
     try {
       const format = bodyFormat(c.req.header('content-type'));

@@ -25,14 +25,14 @@
  * `{"error": "<message>"}`, 400 for any bad request (malformed tensors included), and the auth and
  * body-limit refusals are rendered the same way (protocol-errors.ts; unknown /v2 paths by app.ts).
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { Hono, type Context } from 'hono';
 import { InvalidInput } from '../../lib/errors.js';
 import { KEEL_VERSION } from '../../lib/version.js';
 import type { EnrichDeps, RowRequest } from '../serving/enrich.js';
 import { inputPlan } from '../serving/enrich.js';
 import type { PredictionRouteDeps } from '../serving/http.js';
-import { answer, errorResponse, parseBody, readJsonBody, refusal, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
-import { oipErrors, renderRefusal } from '../serving/protocol-errors.js';
+import { answer, errorResponse, parseBody, readJsonBody, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { oipErrors } from '../serving/protocol-errors.js';
 import { primaryModel, resolveRouting, servedModelOf } from '../serving/predictor.js';
 import type { OipInput } from '../serving/request-schemas.js';
 import { oipInferRequestSchema } from '../serving/request-schemas.js';
@@ -42,7 +42,6 @@ import type { RouteTarget, ServedModel, ServingSnapshot } from '../serving/types
 export interface OipRoutesDeps extends PredictionRouteDeps {
   serving: { current(): ServingSnapshot; ready(): boolean };
   enrich: EnrichDeps;
-  guard?: MiddlewareHandler;
 }
 
 type InputPlan = ReturnType<typeof inputPlan>;
@@ -262,12 +261,6 @@ function elementProblem(value: unknown, datatype: string): string | undefined {
 
 export function oipRoutes(deps: OipRoutesDeps) {
   const app = new Hono();
-  const checks = [deps.bodyLimit, deps.guard];
-  /** The shared checks, with a refusal in this protocol's shape. */
-  const refused = async (c: Context): Promise<Response | undefined> => {
-    const refusedBy = await refusal(c, checks);
-    return refusedBy && renderRefusal(c, refusedBy, oipErrors);
-  };
   const fail = (c: Context, error: unknown, requestId?: string) => errorResponse(c, error, deps.metrics, deps.logError, requestId, oipErrors);
 
   app.get('/v2/health/live', (c) => c.json({ live: true }));
@@ -281,8 +274,6 @@ export function oipRoutes(deps: OipRoutesDeps) {
   app.get('/v2/', server);
 
   const describe = async (c: Context) => {
-    const no = await refused(c);
-    if (no) return no;
     try {
       const name = c.req.param('name')!;
       const snapshot = deps.serving.current();
@@ -295,8 +286,6 @@ export function oipRoutes(deps: OipRoutesDeps) {
     }
   };
   const ready = async (c: Context) => {
-    const no = await refused(c);
-    if (no) return no;
     try {
       const { served } = modelOf(deps.serving.current(), c.req.param('name')!, c.req.param('version'));
       return c.json({ name: served.model, ready: true });
@@ -305,8 +294,6 @@ export function oipRoutes(deps: OipRoutesDeps) {
     }
   };
   const infer = async (c: Context) => {
-    const no = await refused(c);
-    if (no) return no;
     let requestId: string | undefined;
     try {
       const name = c.req.param('name')!;

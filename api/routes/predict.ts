@@ -10,16 +10,11 @@
  * One row answers `{prediction, probability, model_version, variant, request_id}`; a batch answers
  * `{request_id, predictions: [...]}`, row i carrying `request_id` `<id>:<i>` (what feedback uses).
  */
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono } from 'hono';
 import type { RowRequest } from '../serving/enrich.js';
 import type { PredictionRouteDeps } from '../serving/http.js';
-import { answer, errorResponse, parseBody, parseJsonText, refusal, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
+import { answer, errorResponse, parseBody, parseJsonText, requestIdFor, runPrediction, variantFor } from '../serving/http.js';
 import { oneRowFeatures, predictRequestSchema } from '../serving/request-schemas.js';
-
-export interface PredictRoutesDeps extends PredictionRouteDeps {
-  /** Auth for prediction endpoints (e.g. requireRole('predict', 'admin')); open when absent. */
-  guard?: MiddlewareHandler;
-}
 
 /** An instance is `{features?, entity?}` when it has only those keys, holding objects; else it is the features. */
 export function instanceRow(instance: Readonly<Record<string, unknown>>, label: string): RowRequest {
@@ -34,14 +29,10 @@ export function instanceRow(instance: Readonly<Record<string, unknown>>, label: 
   };
 }
 
-export function predictRoutes(deps: PredictRoutesDeps) {
+/** Auth and the body limit come from the route table (api/mount-routes.ts). */
+export function predictRoutes(deps: PredictionRouteDeps) {
   const app = new Hono();
-  const checks = [deps.bodyLimit, deps.guard];
   app.post('/v1/models/:name/predict', async (c) => {
-    // Both checks pass without a promise on the common path; await only when one had to wait.
-    const checked = refusal(c, checks);
-    const refused = checked instanceof Promise ? await checked : checked;
-    if (refused) return refused;
     let requestId: string | undefined;
     try {
       // The text is kept: the prediction log can store the features from it as they were sent.

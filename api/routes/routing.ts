@@ -3,7 +3,7 @@
  * Postgres, changing a model's split, and the gateway instances with their applied generations.
  * The rollout workflow writes routing through the same store function (stores/routes.ts).
  */
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { InvalidInput } from '../../lib/errors.js';
 import type { Db } from '../../stores/db.js';
@@ -13,10 +13,8 @@ import type { ServingSnapshot } from '../serving/types.js';
 export interface RoutingRouteDeps {
   db: Db;
   state?: { current(): ServingSnapshot; appliedGeneration?(): number; problems?(): string[] };
-  /** The admin guard (api/auth.ts `requireRole('admin')`). */
-  guard?: MiddlewareHandler;
   /** Who made a change, for model_routing.updated_by (the key's name); default `api`. */
-  actor?: (c: Parameters<MiddlewareHandler>[0]) => string | undefined;
+  actor?: (c: Context) => string | undefined;
 }
 
 const putRoutesSchema = z.object({
@@ -26,8 +24,7 @@ const putRoutesSchema = z.object({
 
 export function routingRoutes(deps: RoutingRouteDeps) {
   const app = new Hono();
-  const guard: MiddlewareHandler = deps.guard ?? (async (_c, next) => next());
-  app.get('/v1/routes', guard, async (c) => {
+  app.get('/v1/routes', async (c) => {
     const stored = await readRouting(deps.db);
     const snapshot = deps.state?.current();
     return c.json({
@@ -39,7 +36,7 @@ export function routingRoutes(deps: RoutingRouteDeps) {
       },
     });
   });
-  app.put('/v1/routes/:model', guard, async (c) => {
+  app.put('/v1/routes/:model', async (c) => {
     let body: unknown;
     try {
       body = await c.req.json();
@@ -55,7 +52,7 @@ export function routingRoutes(deps: RoutingRouteDeps) {
     const result = await setRoutes(deps.db, c.req.param('model'), parsed.data.targets, { salt: parsed.data.salt, updatedBy });
     return c.json({ model: c.req.param('model'), ...result });
   });
-  app.delete('/v1/routes/:model', guard, async (c) => c.json({ model: c.req.param('model'), ...(await clearRoutes(deps.db, c.req.param('model'))) }));
-  app.get('/v1/gateways', guard, async (c) => c.json({ gateways: await listGatewayInstances(deps.db) }));
+  app.delete('/v1/routes/:model', async (c) => c.json({ model: c.req.param('model'), ...(await clearRoutes(deps.db, c.req.param('model'))) }));
+  app.get('/v1/gateways', async (c) => c.json({ gateways: await listGatewayInstances(deps.db) }));
   return app;
 }

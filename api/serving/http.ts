@@ -35,8 +35,6 @@ export interface PredictionRouteDeps {
   canUseVariantHeader: (c: Context) => boolean | Promise<boolean>;
   /** Unexpected errors (500s) go here with the request id. */
   logError?: (error: unknown, requestId?: string) => void;
-  /** The request body limit (`bodySizeLimit`), checked before the guard. */
-  bodyLimit?: MiddlewareHandler;
 }
 
 /**

@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { loadConfig } from '../../lib/config.js';
 import { InvalidInput, KeelError } from '../../lib/errors.js';
 import type { TrainingPipelineProgress, TrainingPipelineResult } from '../../lib/schemas/training-pipeline-result.js';
 import { trainingPipelineInputSchema } from '../../lib/schemas/training-pipeline.js';
 import { describeZodError } from '../../lib/validation.js';
+import { knownServices, summarizeWorkflowFailure, type KnownService } from '../../lib/workflow-failures.js';
 import { createDb } from '../../stores/db.js';
 import { parseModelRef, resolveModelVersion } from '../../stores/registry.js';
 import { connectTemporalClient } from '../../stores/temporal.js';
@@ -58,7 +58,7 @@ export function trainCommand(): Command {
             if (options.json) process.stdout.write(`${JSON.stringify({ workflowId: run.workflowId, runId: run.runId })}\n`);
             return;
           }
-          const result = await followTraining(run.handle, progressPrinter()).catch(unwrapFailure);
+          const result = await followTraining(run.handle, progressPrinter()).catch((error: unknown) => unwrapFailure(error, run.workflowId, knownServices(keel)));
           if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
           else process.stdout.write(summary(result));
         } finally {
@@ -120,13 +120,17 @@ function progressPrinter() {
   };
 }
 
-/** A workflow that failed with InvalidInput is bad usage (exit 2); anything else a failure. */
-function unwrapFailure(error: unknown): never {
-  if (error instanceof WorkflowFailedError && error.cause instanceof ApplicationFailure) {
-    if (error.cause.type === 'InvalidInput') throw new InvalidInput(error.cause.message);
-    throw new KeelError(error.cause.type ?? 'Failed', `training failed: ${error.cause.message}`);
-  }
-  throw error;
+/**
+ * A run that refused its input is bad usage (exit 2); anything else a failure naming the step,
+ * the kind of cause and the full message (the CLI's user is an operator).
+ */
+function unwrapFailure(error: unknown, workflowId: string, services: KnownService[]): never {
+  if (!(error instanceof WorkflowFailedError)) throw error;
+  const failure = summarizeWorkflowFailure(error.cause, services);
+  if (failure.kind === 'badInput') throw failure.type === 'InvalidInput' ? new InvalidInput(failure.detail, failure.field) : new KeelError(failure.type, failure.detail, failure.field);
+  const where = failure.step ? ` at step ${failure.step}` : '';
+  const cause = failure.cause ? `${failure.cause}: ` : '';
+  throw new KeelError(failure.type, `training ${failure.kind === 'canceled' ? failure.type.toLowerCase() : 'failed'}${where}: ${cause}${failure.detail} (workflow ${workflowId})`);
 }
 
 function summary(result: TrainingPipelineResult): string {

@@ -307,11 +307,11 @@ function keyToken(column: Column): (row: number) => string {
 
 /** One InvalidInput whose message names every failure; its field is the first failing column. */
 export function validationError(result: ValidationResult): InvalidInput {
-  const lines = result.failures.map((f) => `${f.expectation}${f.column === undefined ? '' : ` (${f.column})`}: ${f.message}`);
-  return new InvalidInput(
-    `dataset failed ${result.failures.length} of ${result.checked} expectations: ${lines.join('; ')}`,
-    result.failures.find((f) => f.column !== undefined)?.column,
-  );
+  const names = result.failures.map((f) => `${f.expectation}${f.column === undefined ? '' : ` (${f.column})`}`);
+  const lines = result.failures.map((f, i) => `${names[i]}: ${f.message}`);
+  const failed = `dataset failed ${result.failures.length} of ${result.checked} expectations`;
+  // The messages quote values from the data; the expectation and column names do not.
+  return new InvalidInput(`${failed}: ${lines.join('; ')}`, result.failures.find((f) => f.column !== undefined)?.column).withPublicMessage(`${failed}: ${names.join(', ')}`);
 }
 
 /** `validateTable`, throwing `validationError` when anything failed. */

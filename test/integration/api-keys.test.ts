@@ -274,6 +274,14 @@ describe('API keys', () => {
       assert.match(again.stdout, /already revoked/);
     });
 
+    it('creates a viewer key, the registry read role', async () => {
+      const created = await keel(['keys', 'create', '--name', 'dashboards', '--role', 'viewer', '--json']);
+      assert.equal(created.code, 0, created.stderr);
+      const out = JSON.parse(created.stdout) as { token: string; roles: string[] };
+      assert.deepEqual(out.roles, ['viewer']);
+      assert.deepEqual((await verifyApiKey(db, out.token))?.roles, ['viewer']);
+    });
+
     it('prints the token in --json output too', async () => {
       const created = await keel(['keys', 'create', '--name', 'ops', '--role', 'admin,approver', '--json']);
       assert.equal(created.code, 0, created.stderr);

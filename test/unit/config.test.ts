@@ -74,6 +74,12 @@ describe('loadConfig', () => {
     assert.throws(() => load({ KEEL_MICRO_BATCH_ROWS: 'many' }), /KEEL_MICRO_BATCH_ROWS/);
   });
 
+  it('reads the API-key grace period for Postgres outages (default 5 minutes)', () => {
+    assert.equal(load({}).apiKeys.graceMs, 300_000);
+    assert.equal(load({ KEEL_API_KEY_GRACE_SECONDS: '30' }).apiKeys.graceMs, 30_000);
+    assert.equal(load({ KEEL_API_KEY_GRACE_SECONDS: '0' }).apiKeys.graceMs, 0);
+  });
+
   it('resolves a relative file:// artifact root against the working folder', () => {
     assert.equal(load({ KEEL_ARTIFACTS: 'file://data/artifacts' }).artifacts.uri, 'file:///srv/app/data/artifacts');
   });
@@ -89,6 +95,8 @@ describe('loadConfig', () => {
     ['KEEL_GATEWAY_ID', 'a b', /KEEL_GATEWAY_ID must be/],
     ['KEEL_LOG_LEVEL', 'loud', /KEEL_LOG_LEVEL must be/],
     ['KEEL_ARTIFACTS', 'gs://bucket', /KEEL_ARTIFACTS must be a file:\/\/ or s3:\/\/ URI/],
+    ['KEEL_API_KEY_GRACE_SECONDS', '-5', /KEEL_API_KEY_GRACE_SECONDS must be 0 or more/],
+    ['KEEL_API_KEY_GRACE_SECONDS', 'long', /KEEL_API_KEY_GRACE_SECONDS must be a number/],
     ['TEMPORAL_TLS_CERT', '/cert.pem', /TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together/],
   ] as const) {
     it(`rejects ${name}=${value} with an error naming it`, () => {
