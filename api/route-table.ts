@@ -3,7 +3,7 @@
  * mounts route modules through `createRouteMounter`, which refuses (at start) any route missing
  * here, so a route cannot be served without a declared role. Adding a route is one line below.
  *
- * `public`: anyone, no key (health and metrics only). Otherwise the roles of which the caller's
+ * `public`: anyone, no key (health, metrics and the protocols' server metadata only). Otherwise the roles of which the caller's
  * key must hold one; in `open-loopback` mode routes open to `predict` or `feedback` also serve an
  * anonymous loopback client (api/auth.ts).
  */
@@ -34,10 +34,14 @@ export const ROUTE_TABLE: readonly DeclaredRoute[] = [
   route('GET', '/metrics', PUBLIC),
   route('GET', '/v2/health/live', PUBLIC),
   route('GET', '/v2/health/ready', PUBLIC),
+  // server metadata (name and version only), as the protocols' health endpoints
+  route('GET', '/v2', PUBLIC),
+  route('GET', '/v2/', PUBLIC),
+  route('GET', '/ping', PUBLIC),
+  route('GET', '/health', PUBLIC),
+  route('GET', '/version', PUBLIC),
   // predictions: Keel's v1, the Open Inference Protocol v2, MLflow's scoring format
   route('POST', '/v1/models/:name/predict', PREDICT),
-  route('GET', '/v2', PREDICT),
-  route('GET', '/v2/', PREDICT),
   route('GET', '/v2/models/:name', PREDICT),
   route('GET', '/v2/models/:name/ready', PREDICT),
   route('POST', '/v2/models/:name/infer', PREDICT),
@@ -46,9 +50,6 @@ export const ROUTE_TABLE: readonly DeclaredRoute[] = [
   // Pinning a version, like x-keel-variant, bypasses the traffic split: admin only.
   route('POST', '/v2/models/:name/versions/:version/infer', ADMIN),
   route('POST', '/invocations', PREDICT),
-  route('GET', '/ping', PUBLIC),
-  route('GET', '/health', PUBLIC),
-  route('GET', '/version', PUBLIC),
   route('POST', '/v1/feedback', FEEDBACK),
   // the model registry, read-only
   route('GET', '/v1/models', READ_REGISTRY),

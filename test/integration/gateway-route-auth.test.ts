@@ -111,10 +111,10 @@ describe('the route table', () => {
     assert.deepEqual(registered, declared);
   });
 
-  it('makes only health and metrics public', () => {
+  it('makes only health, metrics and server metadata public', () => {
     const open = ROUTE_TABLE.filter((r) => r.access === PUBLIC).map((r) => r.path);
-    // Keel's, MLflow's (/ping, /health, /version) and the Open Inference Protocol's health routes.
-    assert.deepEqual(open.filter((p) => !/^\/(healthz|readyz|metrics|ping|health|version)$|^\/v2\/health\//.test(p)), []);
+    // Keel's, MLflow's (/ping, /health, /version) and the Open Inference Protocol's health and server metadata routes.
+    assert.deepEqual(open.filter((p) => !/^\/(healthz|readyz|metrics|ping|health|version|v2\/?)$|^\/v2\/health\//.test(p)), []);
   });
 
   it('refuses to build an app with a route outside the table', async () => {
