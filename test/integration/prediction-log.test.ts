@@ -5,7 +5,7 @@
  * real gateway process, with a SIGTERM under load: test/e2e/gateway-log.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startPredictionLog } from '../../api/serving/prediction-log.js';
@@ -246,7 +246,7 @@ describe('prediction log', () => {
     // Read from the text, a number keeps the digits the client wrote (70.350, where JavaScript says 70.35).
     const { rows } = await db.query<{ charges: string }>(`SELECT features ->> 'charges' AS charges FROM predictions WHERE request_id = 'text-plain'`);
     assert.equal(rows[0]!.charges, '70.350');
-    // The spill file keeps the parsed features, not the request text.
+    // Replayed from the journal (maxQueued 0: memory holds nothing), features come from the request text's parse.
     const spillDir = tempDir('keel-spill-');
     const log = await startPredictionLog({ db, gatewayId: 'gw-text', spillDir, ...FAST, maxQueued: 0 });
     log.append({ ...record('text-spilled'), features: { tenure: 3 }, requestJson: '{"features": {"tenure": 3}}' });
@@ -276,6 +276,32 @@ describe('prediction log', () => {
     await log.close();
     assert.equal(await countPredictions(db), 25);
     assert.equal(existsSync(path.join(spillDir, 'predictions-gw-bound.jsonl')), false);
+  });
+
+  it('journal, spill and rejected files are owner-only (0600 in a 0700 folder) whatever the umask', async () => {
+    await fresh();
+    const spillDir = path.join(tempDir('keel-spill-modes-'), 'spill');
+    const umask = process.umask(0);
+    try {
+      mkdirSync(spillDir, { mode: 0o755 });
+      const log = await startPredictionLog({ db, gatewayId: 'gw-modes', spillDir, ...FAST, flushIntervalMs: 60_000, batchSize: 10_000 });
+      assert.equal(statSync(spillDir).mode & 0o777, 0o700, 'an existing folder is made owner-only');
+      log.append(record('modes-1'));
+      // The journal line is written in a microtask, before the answer could go out.
+      await Promise.resolve();
+      const journal = readdirSync(spillDir);
+      assert.equal(journal.length, 1);
+      assert.match(journal[0]!, /^predictions-gw-modes\..*\.journal$/);
+      assert.equal(statSync(path.join(spillDir, journal[0]!)).mode & 0o777, 0o600);
+      assert.equal(readFileSync(path.join(spillDir, journal[0]!), 'utf8').split('\n').length, 2, 'one line, written before any await');
+      log.append({ ...record('modes-refused'), version: 2 ** 40 });
+      await log.close();
+      assert.deepEqual(readdirSync(spillDir), ['rejected-gw-modes.jsonl']);
+      assert.equal(statSync(path.join(spillDir, 'rejected-gw-modes.jsonl')).mode & 0o777, 0o600);
+      assert.equal(await countPredictions(db), 1);
+    } finally {
+      process.umask(umask);
+    }
   });
 
   it('creates daily partitions idempotently, also from concurrent gateways, and never fails on a filled default', async () => {
