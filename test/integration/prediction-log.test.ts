@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startPredictionLog } from '../../api/serving/prediction-log.js';
+import { startPredictionLog, type PredictionLog } from '../../api/serving/prediction-log.js';
 import type { PredictionRecord } from '../../api/serving/types.js';
 import { createDb, type Db } from '../../stores/db.js';
 import { migrate } from '../../stores/migrate.js';
@@ -282,9 +282,10 @@ describe('prediction log', () => {
     await fresh();
     const spillDir = path.join(tempDir('keel-spill-modes-'), 'spill');
     const umask = process.umask(0);
+    let log: PredictionLog | undefined;
     try {
       mkdirSync(spillDir, { mode: 0o755 });
-      const log = await startPredictionLog({ db, gatewayId: 'gw-modes', spillDir, ...FAST, flushIntervalMs: 60_000, batchSize: 10_000 });
+      log = await startPredictionLog({ db, gatewayId: 'gw-modes', spillDir, ...FAST, flushIntervalMs: 60_000, batchSize: 10_000 });
       assert.equal(statSync(spillDir).mode & 0o777, 0o700, 'an existing folder is made owner-only');
       log.append(record('modes-1'));
       // The journal line is written in a microtask, before the answer could go out.
@@ -301,6 +302,7 @@ describe('prediction log', () => {
       assert.equal(await countPredictions(db), 1);
     } finally {
       process.umask(umask);
+      await log?.close();
     }
   });
 
