@@ -249,7 +249,8 @@ describe('prediction log', () => {
     // Replayed from the journal (maxQueued 0: memory holds nothing), features come from the request text's parse.
     const spillDir = tempDir('keel-spill-');
     const log = await startPredictionLog({ db, gatewayId: 'gw-text', spillDir, ...FAST, maxQueued: 0 });
-    log.append({ ...record('text-spilled'), features: { tenure: 3 }, requestJson: '{"features": {"tenure": 3}}' });
+    // A pretty-printed body: its line breaks must not split the journal line.
+    log.append({ ...record('text-spilled'), features: { tenure: 3 }, requestJson: '{\n  "features": {"tenure": 3}\r\n}' });
     await log.drained();
     await log.close();
     assert.deepEqual((await findPrediction(db, 'text-spilled'))?.features, { tenure: 3 });
