@@ -5,7 +5,7 @@
  * real gateway process, with a SIGTERM under load: test/e2e/gateway-log.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startPredictionLog, type PredictionLog } from '../../api/serving/prediction-log.js';
@@ -304,6 +304,24 @@ describe('prediction log', () => {
     } finally {
       process.umask(umask);
       await log?.close();
+    }
+  });
+
+  it('a journal that cannot be written loses nothing: the records stay in memory (also over maxQueued) and reach Postgres', async () => {
+    await fresh();
+    const spillDir = tempDir('keel-spill-');
+    const log = await startPredictionLog({ db, gatewayId: 'gw-nodisk', spillDir, ...FAST, maxQueued: 5 });
+    // The folder becomes a file: every journal write fails (ENOTDIR), as on a broken disk.
+    rmSync(spillDir, { recursive: true });
+    writeFileSync(spillDir, 'not a folder');
+    try {
+      for (let i = 0; i < 40; i++) log.append(record());
+      await log.drained();
+      assert.equal(await countPredictions(db), 40);
+      assert.equal(log.stats().spilled, 0);
+    } finally {
+      await log.close();
+      rmSync(spillDir);
     }
   });
 
