@@ -92,7 +92,7 @@ export async function insertPredictions(db: Db | DbClient, records: readonly Pre
     `INSERT INTO predictions (request_id, model, version, variant, mode, features, output, latency_ms, ts, gateway_id, feature_presence)
      SELECT r.request_id, r.model, r.version::int, r.variant, r.mode,
             COALESCE(NULLIF(r.features, 'null'), r.request -> 'features'), r.output,
-            r.latency_ms::float8, to_timestamp(r.ts_ms::float8 / 1000.0), $3, NULLIF(r.presence, 'null')
+            r.latency_ms::float8, to_timestamp(r.ts_ms::float8 / 1000.0), $3, NULLIF(r.feature_presence, 'null')
        FROM (SELECT $1::jsonb AS c, $2::jsonb AS q) AS batch
        CROSS JOIN LATERAL ROWS FROM (
          jsonb_array_elements_text(batch.c -> 'request_id'), jsonb_array_elements_text(batch.c -> 'model'),
@@ -100,8 +100,8 @@ export async function insertPredictions(db: Db | DbClient, records: readonly Pre
          jsonb_array_elements_text(batch.c -> 'mode'), jsonb_array_elements(batch.c -> 'features'),
          jsonb_array_elements(batch.q), jsonb_array_elements(batch.c -> 'output'),
          jsonb_array_elements_text(batch.c -> 'latency_ms'), jsonb_array_elements_text(batch.c -> 'ts_ms'),
-         jsonb_array_elements(batch.c -> 'presence')
-       ) AS r (request_id, model, version, variant, mode, features, request, output, latency_ms, ts_ms, presence)
+         jsonb_array_elements(batch.c -> 'feature_presence')
+       ) AS r (request_id, model, version, variant, mode, features, request, output, latency_ms, ts_ms, feature_presence)
      ON CONFLICT DO NOTHING`,
     [columns, requestTexts, gatewayId],
   );
@@ -129,7 +129,7 @@ function batchDocument(records: readonly PredictionRecord[]): { columns: string;
     latency_ms: new Array<number>(n),
     // Epoch milliseconds: a number costs nothing to write, where toISOString is per row.
     ts_ms: new Array<number>(n),
-    presence: new Array<PredictionRecord['presence'] | null>(n),
+    feature_presence: new Array<PredictionRecord['presence'] | null>(n),
   };
   const texts = new Array<string>(n);
   for (let i = 0; i < n; i++) {
@@ -142,7 +142,7 @@ function batchDocument(records: readonly PredictionRecord[]): { columns: string;
     columns.output[i] = record.output;
     columns.latency_ms[i] = record.latencyMs;
     columns.ts_ms[i] = record.ts.getTime();
-    columns.presence[i] = record.presence ?? null;
+    columns.feature_presence[i] = record.presence ?? null;
     const text = record.requestJson;
     const fromText = text !== undefined && parsesAsJsonb(text);
     columns.features[i] = fromText ? null : record.features;
