@@ -250,10 +250,13 @@ describe('prediction log', () => {
     const spillDir = tempDir('keel-spill-');
     const log = await startPredictionLog({ db, gatewayId: 'gw-text', spillDir, ...FAST, maxQueued: 0 });
     // A pretty-printed body: its line breaks must not split the journal line.
-    log.append({ ...record('text-spilled'), features: { tenure: 3 }, requestJson: '{\n  "features": {"tenure": 3}\r\n}' });
+    const presence = { present: 1, expired: 0, missing: 2 };
+    log.append({ ...record('text-spilled'), features: { tenure: 3 }, requestJson: '{\n  "features": {"tenure": 3}\r\n}', presence });
     await log.drained();
     await log.close();
-    assert.deepEqual((await findPrediction(db, 'text-spilled'))?.features, { tenure: 3 });
+    const spilled = await findPrediction(db, 'text-spilled');
+    assert.deepEqual(spilled?.features, { tenure: 3 });
+    assert.deepEqual(spilled?.presence, presence, 'the online feature counts survive the journal');
   });
 
   it('close() writes what is still in memory', async () => {
