@@ -122,11 +122,23 @@ test('after SIGKILL under load, every 200 answer is logged exactly once when the
   // Killed under load: after a few hundred answers (the machine may be slow), never before 3 s.
   const started = Date.now();
   while (Date.now() - started < 3_000 || (answered.size < 500 && Date.now() - started < 30_000)) await sleep(100);
+  // A slow Postgres for the last 1.5 s (the log's INSERT waits on a lock), so that the kill finds
+  // answered records the log has not written yet, as it would under a heavier load.
+  const locker = createDb({ url: database.url, max: 1 });
+  const lock = await locker.connect();
+  await lock.query('BEGIN');
+  await lock.query('LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE');
+  const answeredBeforeLock = answered.size;
+  await sleep(1_500);
   const exited = new Promise((resolve) => gateway.child.once('exit', resolve));
   gateway.child.kill('SIGKILL');
   await exited;
+  await lock.query('ROLLBACK');
+  lock.release();
+  await locker.end();
   stop();
   await done;
+  assert.ok(answered.size > answeredBeforeLock, 'the gateway kept answering while its log waited on Postgres');
   assert.ok(answered.size > 50, `load before the kill: ${answered.size} answers`);
   assert.deepEqual(refused, [], 'every answer while the gateway was up was a 200');
 
@@ -142,6 +154,7 @@ test('after SIGKILL under load, every 200 answer is logged exactly once when the
     const beforeRestart = new Set(await liveRows());
     const missing = [...answered].filter((id) => !beforeRestart.has(id)).length;
     t.diagnostic(`${answered.size} answers, ${missing} of them not in Postgres right after the kill`);
+    assert.ok(missing > 0, 'the kill found answered predictions not yet in Postgres');
     const restarted = await startGatewayProcess({ databaseUrl: database.url, artifactsDir, env });
     // The journal is replayed at start; then the gateway is stopped so that nothing is still in flight.
     const deadline = Date.now() + 120_000;
