@@ -76,7 +76,7 @@ export interface PredictionLogStats {
   spilled: number;
   /** Rows inserted into Postgres by this instance (replays included). */
   written: number;
-  /** True while Postgres is considered unavailable and new records go to the spill file. */
+  /** True while Postgres is considered unavailable and new records leave memory for the journal. */
   spilling: boolean;
   /** Spill lines that could not be read back (e.g. a torn last line after a crash), skipped. */
   corruptLines: number;
@@ -379,7 +379,7 @@ class SpillingPredictionLog implements PredictionLog {
     this.rotate();
     await this.settleSegments();
     if (this.spilledCount > 0) {
-      this.logger?.warn({ records: this.spilledCount, dir: this.spillDir }, 'prediction log: records left in the spill file; the next start replays them');
+      this.logger?.warn({ records: this.spilledCount, dir: this.spillDir }, 'prediction log: records left in spill files; the next start replays them');
     }
   }
 
@@ -598,7 +598,7 @@ class SpillingPredictionLog implements PredictionLog {
       this.startSpilling(error);
       return;
     }
-    if (this.spilling) this.logger?.info({ records: this.spilledCount }, 'prediction log: Postgres is back, replaying the spill file');
+    if (this.spilling) this.logger?.info({ records: this.spilledCount }, 'prediction log: Postgres is back, replaying the spill files');
     try {
       if (this.active?.dirty) this.rotate();
       await this.settleSegments();
