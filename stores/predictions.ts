@@ -89,18 +89,19 @@ export async function insertPredictions(db: Db | DbClient, records: readonly Pre
   if (records.length === 0) return 0;
   const { columns, requestTexts } = batchDocument(records);
   const result = await db.query(
-    `INSERT INTO predictions (request_id, model, version, variant, mode, features, output, latency_ms, ts, gateway_id)
+    `INSERT INTO predictions (request_id, model, version, variant, mode, features, output, latency_ms, ts, gateway_id, feature_presence)
      SELECT r.request_id, r.model, r.version::int, r.variant, r.mode,
             COALESCE(NULLIF(r.features, 'null'), r.request -> 'features'), r.output,
-            r.latency_ms::float8, to_timestamp(r.ts_ms::float8 / 1000.0), $3
+            r.latency_ms::float8, to_timestamp(r.ts_ms::float8 / 1000.0), $3, NULLIF(r.feature_presence, 'null')
        FROM (SELECT $1::jsonb AS c, $2::jsonb AS q) AS batch
        CROSS JOIN LATERAL ROWS FROM (
          jsonb_array_elements_text(batch.c -> 'request_id'), jsonb_array_elements_text(batch.c -> 'model'),
          jsonb_array_elements_text(batch.c -> 'version'), jsonb_array_elements_text(batch.c -> 'variant'),
          jsonb_array_elements_text(batch.c -> 'mode'), jsonb_array_elements(batch.c -> 'features'),
          jsonb_array_elements(batch.q), jsonb_array_elements(batch.c -> 'output'),
-         jsonb_array_elements_text(batch.c -> 'latency_ms'), jsonb_array_elements_text(batch.c -> 'ts_ms')
-       ) AS r (request_id, model, version, variant, mode, features, request, output, latency_ms, ts_ms)
+         jsonb_array_elements_text(batch.c -> 'latency_ms'), jsonb_array_elements_text(batch.c -> 'ts_ms'),
+         jsonb_array_elements(batch.c -> 'feature_presence')
+       ) AS r (request_id, model, version, variant, mode, features, request, output, latency_ms, ts_ms, feature_presence)
      ON CONFLICT DO NOTHING`,
     [columns, requestTexts, gatewayId],
   );
@@ -128,6 +129,7 @@ function batchDocument(records: readonly PredictionRecord[]): { columns: string;
     latency_ms: new Array<number>(n),
     // Epoch milliseconds: a number costs nothing to write, where toISOString is per row.
     ts_ms: new Array<number>(n),
+    feature_presence: new Array<PredictionRecord['presence'] | null>(n),
   };
   const texts = new Array<string>(n);
   for (let i = 0; i < n; i++) {
@@ -140,6 +142,7 @@ function batchDocument(records: readonly PredictionRecord[]): { columns: string;
     columns.output[i] = record.output;
     columns.latency_ms[i] = record.latencyMs;
     columns.ts_ms[i] = record.ts.getTime();
+    columns.feature_presence[i] = record.presence ?? null;
     const text = record.requestJson;
     const fromText = text !== undefined && parsesAsJsonb(text);
     columns.features[i] = fromText ? null : record.features;
@@ -188,12 +191,13 @@ interface PredictionRow {
   latency_ms: number;
   ts: Date;
   gateway_id: string | null;
+  feature_presence: PredictionRecord['presence'] | null;
 }
 
 /** Every logged row of a request id (live first, then shadows), oldest first; empty when unknown. */
 export async function findPredictions(db: Db, requestId: string): Promise<StoredPrediction[]> {
   const { rows } = await db.query<PredictionRow>(
-    `SELECT request_id, model, version, variant, mode, features, output, latency_ms, ts, gateway_id
+    `SELECT request_id, model, version, variant, mode, features, output, latency_ms, ts, gateway_id, feature_presence
        FROM predictions WHERE request_id = $1 ORDER BY mode, ts, model, version`,
     [requestId],
   );
@@ -208,6 +212,7 @@ export async function findPredictions(db: Db, requestId: string): Promise<Stored
     latencyMs: row.latency_ms,
     ts: row.ts,
     gatewayId: row.gateway_id,
+    ...(row.feature_presence ? { presence: row.feature_presence } : {}),
   }));
 }
 

@@ -7,7 +7,8 @@
  *                                          or a plain {feature: value} object
  *   "request_id" (optional, 1–128 of [A-Za-z0-9._:-]); else x-request-id; else a UUID.
  *
- * One row answers `{prediction, probability, model_version, variant, request_id}`; a batch answers
+ * One row answers `{prediction, probability, model_version, variant, request_id}` (an `{entity}` row
+ * also `features: {present, expired, missing}`, see serving/enrich.ts); a batch answers
  * `{request_id, predictions: [...]}`, row i carrying `request_id` `<id>:<i>` (what feedback uses).
  */
 import { Hono } from 'hono';

@@ -10,6 +10,12 @@
  * Which names a caller may send: the model's features and the on-demand functions' inputs, minus
  * the on-demand outputs (computed, never sent). Which names a caller must send: the same set minus
  * what the online views provide for an `{entity}` row.
+ *
+ * Each `{entity}` row counts the model's online features present / expired / missing (a feature
+ * the request sends counts as present). A row with none present is refused, 422 `EntityNotFound`
+ * (no online row: never materialized) or `FeaturesExpired` (some expired, none present), naming
+ * the entity, unless the model is set to be served anyway (stores/model-options.ts). One refused
+ * row refuses the whole request.
  */
 import type { CellValue } from '../../lib/data/table.js';
 import { InvalidInput } from '../../lib/errors.js';
@@ -17,19 +23,19 @@ import type { Entity, FeatureDefinitions } from '../../lib/features/definitions.
 import type { OnDemandFeature } from '../../lib/features/on-demand.js';
 import { checkOnDemandSpec, computeOnDemandRow } from '../../lib/features/on-demand.js';
 import type { Db } from '../../stores/db.js';
-import type { OnlineFeatureStatus } from '../../stores/features/online.js';
 import { cachedFeatureDefinitions, getOnlineFeatures } from '../../stores/features/online.js';
+import { cachedModelsServedWithoutFeatures } from '../../stores/model-options.js';
 import { checkFeatureNames } from './encode-request.js';
 import type { OnlineReader } from './online-reads.js';
 import { ServingError } from './serving-errors.js';
-import type { ServedModel } from './types.js';
+import type { FeaturePresence, ServedModel } from './types.js';
 
 export interface EnrichDeps {
   /** The online store; needed only for `{entity}` rows. */
   db?: Db;
   /** On-demand functions running in this process, by name (`onDemandRegistry`). */
   onDemand: ReadonlyMap<string, OnDemandFeature>;
-  /** How long feature definitions read from the registry are reused, ms; default 5 000. */
+  /** How long feature definitions (and per-model options) read from the registry are reused, ms; default 5 000. */
   definitionsCacheMs?: number;
   now?: () => Date;
   /** Coalesces the reads of concurrent requests (online-reads.ts); without it each request reads alone. */
@@ -48,8 +54,8 @@ export interface RowRequest {
 export interface PreparedRow {
   /** Every model feature by name, after enrichment and on-demand functions. */
   values: Record<string, CellValue>;
-  /** For `{entity}` rows: each online feature's status (present / expired / missing). */
-  statuses?: Record<string, OnlineFeatureStatus>;
+  /** For `{entity}` rows: how many of the model's online features were present / expired / missing. */
+  presence?: FeaturePresence;
   /**
    * The request's JSON text when its `features` member holds exactly `values` (every feature of
    * the model sent, nothing else, no on-demand function): the prediction log stores the features
@@ -108,11 +114,39 @@ export function prepareRows(deps: EnrichDeps, model: ServedModel, rows: readonly
   const withEntity = entityRows;
   return readOnline(deps, model, plan, withEntity.map((i) => rows[i]!)).then((online) => {
     const onlineByRow = new Map(withEntity.map((row, j) => [row, j]));
-    return rows.map((row, i) => {
+    const prepared = rows.map((row, i) => {
       const j = onlineByRow.get(i);
       return prepareRow(model, plan, row, j === undefined ? undefined : { read: online, j });
     });
+    const empty = withEntity.findIndex((i) => prepared[i]!.presence!.present === 0);
+    if (empty === -1) return prepared;
+    return cachedModelsServedWithoutFeatures(deps.db!, deps.definitionsCacheMs ?? 5_000).then((allowed) => {
+      if (allowed.has(model.model)) return prepared;
+      const i = withEntity[empty]!;
+      throw noOnlineFeatures(model, rows[i]!, online.rows[empty]!.entity, prepared[i]!.presence!);
+    });
   });
+}
+
+/** 422 for an entity row none of whose online features is present: names the entity (the caller's own key), never a value. */
+function noOnlineFeatures(model: ServedModel, row: RowRequest, entity: Readonly<Record<string, number | string>>, presence: FeaturePresence): ServingError {
+  const where = row.label ? `${row.label}.entity` : 'entity';
+  const total = presence.expired + presence.missing;
+  const allow = `or serve it anyway: keel models ${model.model} --serve-without-features on`;
+  if (presence.expired > 0) {
+    return new ServingError(
+      422,
+      'FeaturesExpired',
+      `${where} ${JSON.stringify(entity)}: none of the ${total} online features of model ${model.model} is present (${presence.expired} expired, ${presence.missing} missing); materialize its feature views again, send its features, ${allow}`,
+      where,
+    );
+  }
+  return new ServingError(
+    422,
+    'EntityNotFound',
+    `${where} ${JSON.stringify(entity)} is not in the online store: none of the ${total} online features of model ${model.model} is there; send its features, ${allow}`,
+    where,
+  );
 }
 
 /** One row that carries its features (no entity): prepared at once, as `prepareRows` does. */
@@ -124,7 +158,7 @@ function prepareRow(model: ServedModel, plan: InputPlan, row: RowRequest, online
   const where = row.label;
   const features = row.features ?? {};
   let values: Record<string, CellValue | undefined>;
-  let statuses: Record<string, OnlineFeatureStatus> | undefined;
+  let presence: FeaturePresence | undefined;
   if (online === undefined) {
     // The common case, every feature sent and fine, in one pass; else the checks that say what is wrong.
     const exact = sendsExactly(features, plan);
@@ -142,10 +176,13 @@ function prepareRow(model: ServedModel, plan: InputPlan, row: RowRequest, online
     const { read, j } = online;
     checkFeatureNames(features, plan.allowed, read.requiredBesidesOnline, where);
     values = { ...read.rows[j]!.values, ...(features as Record<string, CellValue>) };
-    statuses = read.rows[j]!.statuses;
+    presence = { present: 0, expired: 0, missing: 0 };
+    const statuses = read.rows[j]!.statuses;
+    // A feature the request sends is not read from the store: it is present.
+    for (const name in statuses) presence[Object.hasOwn(features, name) ? 'present' : statuses[name]!]++;
   }
   const used = pick(model.featureNames, plan.onDemand.length ? computeOnDemandRow(values, plan.onDemand) : (values as Record<string, CellValue>));
-  return statuses ? { values: used, statuses } : { values: used };
+  return presence ? { values: used, presence } : { values: used };
 }
 
 /** True when `features` holds exactly the plan's names, each a scalar (null, text, boolean, finite number). */

@@ -1,30 +1,41 @@
 /**
  * The prediction log: every served prediction goes to the `predictions` table in batches, off the
- * request path, with bounded memory.
+ * request path, with bounded memory, and survives a crash of the process.
  *
  * - `append` is synchronous and never throws: the record joins an in-memory queue (at most
- *   `maxQueued` records; beyond that it goes straight to the spill file).
+ *   `maxQueued` records; beyond that only the journal holds it) and its line is buffered for the
+ *   journal. All lines appended in one turn of the event loop are written to the journal with ONE
+ *   write, from a microtask queued by the first of them: it runs before any of those answers is
+ *   sent (an answer always leaves at least one microtask later), so a SIGKILL never loses an
+ *   answered prediction. The journal is fsync'd every `fsyncIntervalMs` (on a timer, off the
+ *   request path): a power loss loses at most that much.
+ * - The journal is a series of segment files, `<spillDir>/predictions-<gatewayId>.<stamp>.journal`,
+ *   owner-only (0600 in a 0700 folder). A segment is closed every `segmentMs` (or when memory is
+ *   empty); once every record of it has left memory it is deleted when all went to Postgres from
+ *   memory, else (records dropped from memory: Postgres away, or over `maxQueued`) renamed into a
+ *   spill file `<spillDir>/predictions-<gatewayId>.<stamp>.jsonl` and replayed from disk.
  * - One background loop writes batches (`batchSize` rows or every `flushIntervalMs`) as one
  *   multi-row INSERT … ON CONFLICT DO NOTHING (stores/predictions.ts).
  * - When a write fails or takes longer than `writeTimeoutMs` (Postgres down or slow), the batch and
- *   everything queued after it go to an append-only spill file (JSON lines,
- *   `<spillDir>/predictions-<gatewayId>.jsonl`, fsync'd every `fsyncIntervalMs`) and the log keeps
- *   spilling. It probes Postgres with exponential backoff; once it answers, the spill file is
- *   rotated (renamed), replayed in batches and deleted only after every row is committed. A replay
- *   cut short is simply replayed again: the unique key makes duplicates impossible.
- * - At start, spill files left by an earlier process with the same gateway id (a crash, or a
- *   shutdown while Postgres was down) are replayed the same way.
- * - `close()` writes everything still in memory to Postgres, else to the spill file.
+ *   everything queued after it leave memory (the journal has them) and the log keeps doing so. It
+ *   probes Postgres with exponential backoff; once it answers, the spill files are replayed in
+ *   batches and each is deleted only after every row is committed. A replay cut short is simply
+ *   replayed again, and a journal replayed after a crash holds rows already written: the unique
+ *   key makes duplicates impossible.
+ * - At start, journal segments and spill files left by an earlier process with the same gateway id
+ *   (a crash, or a shutdown while Postgres was down) are replayed the same way.
+ * - `close()` writes everything still in memory to Postgres, else leaves it in a spill file.
  * - A batch Postgres refuses as data (SQLSTATE class 22) is not an outage: it is written record by
  *   record, and a record still refused goes to `<spillDir>/rejected-<gatewayId>.jsonl` with the
  *   reason (logged, counted in `stats().rejected`, never retried), so it cannot stop the log.
  *
  * `has(requestId)` answers for records not yet in Postgres (memory or spill), so feedback that
  * arrives before the flush is accepted. `depth()` is the `keel_prediction_log_queue_depth` gauge.
- * The request ids of spilled records are kept in memory for `has` (a few dozen bytes each).
+ * The request ids of records dropped from memory are kept in memory for `has` (a few dozen bytes
+ * each).
  */
-import { appendFileSync, createReadStream, mkdirSync } from 'node:fs';
-import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { chmodSync, closeSync, createReadStream, fchmodSync, fsync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { readdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
@@ -34,23 +45,25 @@ import type { PredictionRecord } from './types.js';
 
 export interface PredictionLogOptions {
   db: Db;
-  /** This gateway's id: stored with each row and names its spill file. */
+  /** This gateway's id: stored with each row and names its journal and spill files. */
   gatewayId: string;
-  /** Folder for spill files (created when missing), e.g. `.keel/spill`. */
+  /** Folder for journal and spill files (created owner-only when missing), e.g. `.keel/spill`. */
   spillDir: string;
   /** Rows per INSERT. Default 500. */
   batchSize?: number;
   /** Longest a record waits in memory before a (partial) batch is written. Default 100 ms. */
   flushIntervalMs?: number;
-  /** Records held in memory at most; more go straight to the spill file. Default 50 000. */
+  /** Records held in memory at most; more are kept by the journal only. Default 50 000. */
   maxQueued?: number;
   /** A write (or probe) taking longer counts as failed and the batch is spilled. Default 5 000 ms. */
   writeTimeoutMs?: number;
   /** First and longest wait between probes of a Postgres that failed. Default 250 ms and 10 s. */
   retryMinMs?: number;
   retryMaxMs?: number;
-  /** How often spilled data is fsync'd while spilling. Default 1 000 ms. */
+  /** How often the journal is fsync'd: what a power loss may lose at most. Default 200 ms. */
   fsyncIntervalMs?: number;
+  /** A journal segment is closed after this long (or 16 MiB). Default 1 000 ms. */
+  segmentMs?: number;
   /** Days ahead to create daily partitions for (at start and every 6 h); 0 disables. Default 7. */
   partitionDays?: number;
   logger?: Logger;
@@ -59,11 +72,11 @@ export interface PredictionLogOptions {
 export interface PredictionLogStats {
   /** Records in memory (queued or being written). */
   queued: number;
-  /** Records in spill files, not yet in Postgres. */
+  /** Records left to disk only (spill files, journal), not yet in Postgres. */
   spilled: number;
   /** Rows inserted into Postgres by this instance (replays included). */
   written: number;
-  /** True while Postgres is considered unavailable and new records go to the spill file. */
+  /** True while Postgres is considered unavailable and new records leave memory for the journal. */
   spilling: boolean;
   /** Spill lines that could not be read back (e.g. a torn last line after a crash), skipped. */
   corruptLines: number;
@@ -79,13 +92,36 @@ export interface PredictionLog {
   /** Records not yet in Postgres (memory + spill): the queue-depth gauge. */
   depth(): number;
   stats(): PredictionLogStats;
-  /** Resolves when everything appended so far is in Postgres (tests; rejects after `timeoutMs`). */
+  /** Resolves when everything appended so far is in Postgres and its journal gone (tests; rejects after `timeoutMs`). */
   drained(timeoutMs?: number): Promise<void>;
-  /** Writes what is in memory to Postgres, else to the spill file; then stops. Idempotent. */
+  /** Writes what is in memory to Postgres, else leaves it in a spill file; then stops. Idempotent. */
   close(): Promise<void>;
 }
 
-const ACTIVE_SUFFIX = '.jsonl';
+const SPILL_SUFFIX = '.jsonl';
+const JOURNAL_SUFFIX = '.journal';
+/** Journal, spill and rejected files are the operator's alone: they hold every request's features. */
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
+const SEGMENT_BYTES = 16 * 1024 * 1024;
+
+/** One journal file. */
+interface Segment {
+  path: string;
+  fd: number;
+  records: number;
+  /** Characters written (close enough to bytes for the size bound). */
+  size: number;
+  openedAt: number;
+  /** Holds records that left memory without reaching Postgres: it must be replayed from disk. */
+  dirty: boolean;
+  /** `entered` when the segment was closed: its records have all left memory once `left` reaches it. */
+  enteredAtClose: number;
+  /** Written to since its last fsync began. */
+  unsynced: boolean;
+  /** The fsyncs begun on it (never rejects); awaited before the descriptor is closed. */
+  syncing: Promise<void>;
+}
 
 /** Creates the log, reads any spill files left from before and starts the background writer. */
 export async function startPredictionLog(options: PredictionLogOptions): Promise<PredictionLog> {
@@ -99,6 +135,7 @@ class SpillingPredictionLog implements PredictionLog {
   private readonly gatewayId: string;
   private readonly spillDir: string;
   private readonly prefix: string;
+  /** Where appends after close go (and where an older version spilled): replayed at the next start. */
   private readonly activePath: string;
   /** Records Postgres refused as data, with the reason (JSON lines; never replayed). */
   private readonly rejectedPath: string;
@@ -109,18 +146,17 @@ class SpillingPredictionLog implements PredictionLog {
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   private readonly fsyncIntervalMs: number;
+  private readonly segmentMs: number;
   private readonly partitionDays: number;
   private readonly logger?: Logger;
 
   private queue: PredictionRecord[] = [];
   /** Records being written right now (counted in depth). */
   private inflight = 0;
-  /** Serialised records over the memory bound, waiting for the loop to write them to the spill. */
-  private overflow: string[] = [];
   /** The batch being written right now (`has` looks in it). */
   private writing: readonly PredictionRecord[] = [];
   /**
-   * Request id → records in the overflow or the spill files. Records in memory are found by
+   * Request id → records on disk only (spill files, journal). Records in memory are found by
    * scanning the queue instead: a map entry per served prediction is a visible share of its cost.
    */
   private readonly pendingIds = new Map<string, number>();
@@ -132,17 +168,37 @@ class SpillingPredictionLog implements PredictionLog {
   private retryDelay: number;
   private nextProbeAt = 0;
   private lastFlushAt = Date.now();
-  private active?: FileHandle;
-  private activeDirty = false;
-  private lastFsyncAt = 0;
   private rotation = 0;
-  /** Lines of a rotated file already committed (a cut-short replay resumes after them). */
+  /** Lines of a spill file already committed (a cut-short replay resumes after them). */
   private readonly committedLines = new Map<string, number>();
   private closing = false;
   private closed = false;
   private loop?: Promise<void>;
   private wake?: () => void;
   private partitionTimer?: NodeJS.Timeout;
+  private fsyncTimer?: NodeJS.Timeout;
+
+  // The journal.
+  /** Lines appended in this turn of the event loop, written together by `flushJournal`. */
+  private journalLines: string[] = [];
+  /** Records over the memory bound whose lines are not written yet (back to memory if the write fails). */
+  private overflowed: PredictionRecord[] = [];
+  private journalFlushQueued = false;
+  private readonly flushJournalTask = () => void this.flushJournal();
+  /** The last journal write failed: records stay in memory, none is dropped unjournaled. */
+  private journalFailing = false;
+  /** Start the next write with a newline: a failed write may have left a torn line. */
+  private journalTorn = false;
+  private active?: Segment;
+  /** Closed segments waiting for their records to leave memory, oldest first. */
+  private waiting: Segment[] = [];
+  /** Records that entered the in-memory queue, and that left it (committed, rejected or dropped), since start. */
+  private entered = 0;
+  private left = 0;
+  /** Records up to this `entered` count may have no journal line (written while the journal failed). */
+  private unjournaledUntil = 0;
+  /** Spill files waiting for a replay. */
+  private replayable = 0;
 
   constructor(options: PredictionLogOptions) {
     this.db = options.db;
@@ -152,26 +208,33 @@ class SpillingPredictionLog implements PredictionLog {
     const fileId = options.gatewayId.replace(/[^A-Za-z0-9_-]/g, '_');
     this.prefix = `predictions-${fileId}.`;
     this.rejectedPath = path.join(this.spillDir, `rejected-${fileId}.jsonl`);
-    this.activePath = path.join(this.spillDir, `${this.prefix.slice(0, -1)}${ACTIVE_SUFFIX}`);
+    this.activePath = path.join(this.spillDir, `${this.prefix.slice(0, -1)}${SPILL_SUFFIX}`);
     this.batchSize = options.batchSize ?? 500;
     this.flushIntervalMs = options.flushIntervalMs ?? 100;
     this.maxQueued = options.maxQueued ?? 50_000;
     this.writeTimeoutMs = options.writeTimeoutMs ?? 5_000;
     this.retryMinMs = options.retryMinMs ?? 250;
     this.retryMaxMs = options.retryMaxMs ?? 10_000;
-    this.fsyncIntervalMs = options.fsyncIntervalMs ?? 1_000;
+    this.fsyncIntervalMs = options.fsyncIntervalMs ?? 200;
+    this.segmentMs = options.segmentMs ?? 1_000;
     this.partitionDays = options.partitionDays ?? 7;
     this.logger = options.logger;
     this.retryDelay = this.retryMinMs;
   }
 
   async start(): Promise<void> {
-    await mkdir(this.spillDir, { recursive: true });
-    // Spill files of an earlier process: count their records (and ids, for `has`), replay later.
+    ownerOnlyDir(this.spillDir);
+    // Files of an earlier process: journal segments and the old active file become spill files;
+    // their records are counted (and their ids kept, for `has`) and replayed right away.
+    for (const name of await readdir(this.spillDir)) {
+      if (name.startsWith(this.prefix) && name.endsWith(JOURNAL_SUFFIX)) {
+        await rename(path.join(this.spillDir, name), path.join(this.spillDir, name.slice(0, -JOURNAL_SUFFIX.length) + SPILL_SUFFIX));
+      }
+    }
+    await this.rotateActivePath();
     for (const file of await this.spillFiles()) {
-      const rotated = file === this.activePath ? await this.rotateActive() : file;
-      if (!rotated) continue;
-      for await (const record of this.readSpill(rotated, false)) {
+      this.replayable++;
+      for await (const record of this.readSpill(file, false)) {
         this.track(record.requestId, 1);
         this.spilledCount++;
       }
@@ -187,6 +250,10 @@ class SpillingPredictionLog implements PredictionLog {
       ensure();
       this.partitionTimer = setInterval(ensure, 6 * 3_600_000).unref();
     }
+    // Group fsync on its own timer: the loop may be waiting on a slow Postgres.
+    this.fsyncTimer = setInterval(() => {
+      if (this.active) this.syncSegment(this.active);
+    }, this.fsyncIntervalMs).unref();
     this.loop = this.run().catch((error: unknown) => {
       // Never expected: the loop catches its own failures. Logged so that it is not silent.
       this.logger?.error({ err: error }, 'prediction log: writer stopped');
@@ -196,20 +263,27 @@ class SpillingPredictionLog implements PredictionLog {
   append(record: PredictionRecord): void {
     try {
       if (this.closed) {
-        // After close (a straggler): straight to the spill file, replayed by the next process.
+        // After close (a straggler): straight to a spill file, replayed by the next process.
+        appendOwnerOnly(this.activePath, journalLine(record));
         this.track(record.requestId, 1);
-        mkdirSync(this.spillDir, { recursive: true });
-        appendFileSync(this.activePath, serialise(record));
         this.spilledCount++;
         return;
       }
-      if (this.queue.length >= this.maxQueued) {
+      this.journalLines.push(journalLine(record));
+      if (!this.journalFlushQueued) {
+        this.journalFlushQueued = true;
+        queueMicrotask(this.flushJournalTask);
+      }
+      if (this.queue.length >= this.maxQueued && !this.journalFailing) {
+        // Over the memory bound: the journal alone keeps it, and it is replayed from there.
+        this.overflowed.push(record);
         this.track(record.requestId, 1);
-        this.overflow.push(serialise(record));
+        this.spilledCount++;
         this.kick();
         return;
       }
       this.queue.push(record);
+      this.entered++;
       if (this.queue.length >= this.batchSize) this.kick();
     } catch (error) {
       this.logger?.error({ err: error, requestId: record.requestId }, 'prediction log: record dropped');
@@ -226,13 +300,13 @@ class SpillingPredictionLog implements PredictionLog {
   }
 
   depth(): number {
-    return this.queue.length + this.inflight + this.overflow.length + this.spilledCount;
+    return this.queue.length + this.inflight + this.spilledCount;
   }
 
   stats(): PredictionLogStats {
     return {
       queued: this.queue.length + this.inflight,
-      spilled: this.spilledCount + this.overflow.length,
+      spilled: this.spilledCount,
       written: this.written,
       spilling: this.spilling,
       corruptLines: this.corruptLines,
@@ -242,7 +316,7 @@ class SpillingPredictionLog implements PredictionLog {
 
   async drained(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.depth() > 0) {
+    while (this.depth() > 0 || this.active || this.waiting.length > 0) {
       if (Date.now() > deadline) throw new Error(`prediction log not drained after ${timeoutMs} ms (${this.depth()} records pending)`);
       this.kick();
       await sleep(25);
@@ -263,47 +337,54 @@ class SpillingPredictionLog implements PredictionLog {
   // The background loop: the only place that touches Postgres and the spill files.
   private async run(): Promise<void> {
     for (;;) {
-      if (this.overflow.length > 0) await this.spillLines(this.overflow.splice(0));
+      this.flushJournal();
+      this.rotateIfDue();
+      await this.settleSegments();
       if (!this.spilling && this.queue.length > 0 && this.batchDue()) {
         await this.writeBatch();
         continue;
       }
       if (this.spilling && this.queue.length > 0) {
-        // Postgres is away: memory stays small, everything goes to disk until it is back.
-        await this.spillRecords(this.queue.splice(0));
+        // Postgres is away: memory stays small, the journal keeps everything until it is back.
+        const records = this.queue.splice(0);
+        if (!this.dropFromMemory(records)) {
+          this.queue.unshift(...records);
+          if (this.closing) break;
+          await sleep(this.retryMinMs);
+          continue;
+        }
       }
-      if (this.spilledCount > 0 && Date.now() >= this.nextProbeAt) {
+      if (Date.now() >= this.nextProbeAt && (this.replayable > 0 || (this.spilling && this.spilledCount > 0))) {
         await this.replay();
         continue;
       }
-      if (this.closing && this.queue.length === 0 && this.overflow.length === 0) {
-        // With Postgres away, what is left stays in the spill file for the next start.
-        if (this.spilledCount === 0 || this.spilling) break;
-      }
-      await this.syncIfDue(this.closing);
+      // With Postgres away, what is left stays in the spill files for the next start.
+      if (this.closing && this.queue.length === 0 && (this.spilling || this.replayable === 0)) break;
       await this.idle();
     }
-    await this.closeActive();
+    // From here on, appends go straight to a spill file for the next start.
     this.closed = true;
-    // Appends that arrived while the file was being closed: to disk, for the next start.
-    const left = this.queue.splice(0);
-    for (const record of left) this.track(record.requestId, 1);
-    const leftovers = [...this.overflow.splice(0), ...left.map(serialise)];
-    if (leftovers.length > 0) {
+    if (this.fsyncTimer) clearInterval(this.fsyncTimer);
+    this.flushJournal();
+    const leftovers = this.queue.splice(0);
+    if (leftovers.length > 0 && !this.dropFromMemory(leftovers)) {
       try {
-        appendFileSync(this.activePath, leftovers.join(''));
+        appendOwnerOnly(this.activePath, leftovers.map(journalLine).join(''));
+        for (const record of leftovers) this.track(record.requestId, 1);
         this.spilledCount += leftovers.length;
       } catch (error) {
         this.logger?.error({ err: error, records: leftovers.length }, 'prediction log: records lost at shutdown');
       }
     }
+    this.rotate();
+    await this.settleSegments();
     if (this.spilledCount > 0) {
-      this.logger?.warn({ records: this.spilledCount, dir: this.spillDir }, 'prediction log: records left in the spill file; the next start replays them');
+      this.logger?.warn({ records: this.spilledCount, dir: this.spillDir }, 'prediction log: records left in spill files; the next start replays them');
     }
   }
 
   private batchDue(): boolean {
-    return this.closing || this.queue.length >= this.batchSize || Date.now() - this.lastFlushAt >= this.flushIntervalMs;
+    return this.closing || this.queue.length >= this.batchSize || this.queue.length >= this.maxQueued || Date.now() - this.lastFlushAt >= this.flushIntervalMs;
   }
 
   private async writeBatch(): Promise<void> {
@@ -313,9 +394,10 @@ class SpillingPredictionLog implements PredictionLog {
     this.lastFlushAt = Date.now();
     try {
       this.written += await this.insert(batch);
+      this.left += batch.length;
     } catch (error) {
       this.startSpilling(error);
-      await this.spillRecords(batch);
+      if (!this.dropFromMemory(batch)) this.queue.unshift(...batch);
     } finally {
       this.inflight = 0;
       this.writing = [];
@@ -351,8 +433,7 @@ class SpillingPredictionLog implements PredictionLog {
     this.rejected++;
     this.logger?.error({ requestId: record.requestId, reason }, 'prediction log: Postgres refused a record; kept in the rejected file');
     try {
-      mkdirSync(this.spillDir, { recursive: true });
-      appendFileSync(this.rejectedPath, `${JSON.stringify({ reason, record: { ...record, requestJson: undefined } })}\n`);
+      appendOwnerOnly(this.rejectedPath, `${JSON.stringify({ reason, record: { ...record, requestJson: undefined } })}\n`);
     } catch (writeError) {
       this.logger?.error({ err: writeError, requestId: record.requestId }, 'prediction log: could not keep a refused record');
     }
@@ -367,50 +448,148 @@ class SpillingPredictionLog implements PredictionLog {
     this.retryDelay = Math.min(this.retryDelay * 2, this.retryMaxMs);
   }
 
-  /** Records from memory to the spill file (tracked for `has` from here on). */
-  private async spillRecords(records: PredictionRecord[]): Promise<void> {
-    for (const record of records) this.track(record.requestId, 1);
-    await this.spillLines(records.map(serialise));
-  }
+  // --- the journal ------------------------------------------------------------------------------
 
-  /** Appends lines to the active spill file. If even the disk fails, the lines are kept in memory. */
-  private async spillLines(lines: string[]): Promise<void> {
-    if (lines.length === 0) return;
+  /**
+   * Writes the buffered lines to the active segment with one write (opening one when needed).
+   * Runs as a microtask after the appends of a turn, and at the top of the loop. On failure the
+   * lines are dropped and every record they stand for stays in memory (none is ever dropped
+   * from memory without its line on disk). True when nothing is left unwritten.
+   */
+  private flushJournal(): boolean {
+    this.journalFlushQueued = false;
+    const lines = this.journalLines;
+    if (lines.length === 0) return true;
+    this.journalLines = [];
+    const text = (this.journalTorn ? '\n' : '') + (lines.length === 1 ? lines[0]! : lines.join(''));
     try {
-      this.active ??= await open(this.activePath, 'a');
-      await this.active.appendFile(lines.join(''));
-      this.spilledCount += lines.length;
-      this.activeDirty = true;
-      if (this.nextProbeAt === 0 || !this.spilling) this.nextProbeAt = Date.now();
-      await this.syncIfDue(false);
+      const segment = (this.active ??= this.openSegment());
+      writeFully(segment.fd, text);
+      segment.records += lines.length;
+      segment.size += text.length;
+      segment.unsynced = true;
+      if (this.overflowed.length > 0) {
+        segment.dirty = true;
+        this.overflowed = [];
+      }
+      if (this.journalFailing) this.logger?.info('prediction log: the journal is writable again');
+      this.journalFailing = false;
+      this.journalTorn = false;
+      return true;
     } catch (error) {
-      this.logger?.error({ err: error, file: this.activePath }, 'prediction log: cannot write the spill file');
-      const back = lines.map(deserialise).filter((r): r is PredictionRecord => r !== undefined);
-      // Back in memory, where `has` finds them by scanning.
-      for (const record of back) this.track(record.requestId, -1);
-      this.queue.unshift(...back);
-      await sleep(this.retryMinMs);
+      if (!this.journalFailing) this.logger?.error({ err: error, dir: this.spillDir }, 'prediction log: cannot write the journal; records stay in memory until it can');
+      this.journalFailing = true;
+      this.journalTorn = true;
+      // Records over the memory bound back to memory: their lines are not on disk.
+      for (const record of this.overflowed) {
+        this.track(record.requestId, -1);
+        this.spilledCount--;
+        this.queue.push(record);
+        this.entered++;
+      }
+      this.overflowed = [];
+      this.unjournaledUntil = this.entered;
+      return false;
     }
   }
 
-  private async syncIfDue(force: boolean): Promise<void> {
-    if (!this.active || !this.activeDirty) return;
-    if (!force && Date.now() - this.lastFsyncAt < this.fsyncIntervalMs) return;
-    await this.active.sync().catch(() => undefined);
-    this.activeDirty = false;
-    this.lastFsyncAt = Date.now();
+  private openSegment(): Segment {
+    const stamp = `${Date.now()}-${process.pid}-${String(this.rotation++).padStart(6, '0')}`;
+    const file = path.join(this.spillDir, `${this.prefix}${stamp}${JOURNAL_SUFFIX}`);
+    const fd = openOwnerOnly(file, this.spillDir);
+    return { path: file, fd, records: 0, size: 0, openedAt: Date.now(), dirty: false, enteredAtClose: 0, unsynced: false, syncing: Promise.resolve() };
   }
 
-  private async closeActive(): Promise<void> {
-    if (!this.active) return;
-    await this.syncIfDue(true);
-    await this.active.close().catch(() => undefined);
+  /** Begins an fsync of a segment written to since the last one (never rejects; chained on `syncing`). */
+  private syncSegment(segment: Segment): void {
+    if (!segment.unsynced) return;
+    segment.unsynced = false;
+    segment.syncing = segment.syncing.then(
+      () =>
+        new Promise<void>((resolve) =>
+          fsync(segment.fd, (error) => {
+            if (error) this.logger?.warn({ err: error, file: segment.path }, 'prediction log: journal fsync failed');
+            resolve();
+          }),
+        ),
+    );
+  }
+
+  /** Closes the active segment when it is old or large, when memory is empty (nothing to wait for), or at close. */
+  private rotateIfDue(): void {
+    const segment = this.active;
+    if (!segment) return;
+    const memoryEmpty = this.left === this.entered && !segment.dirty;
+    if (this.closing || memoryEmpty || segment.size >= SEGMENT_BYTES || Date.now() - segment.openedAt >= this.segmentMs) this.rotate();
+  }
+
+  /** The active segment joins the waiting ones; the next line opens a new one. */
+  private rotate(): void {
+    this.flushJournal();
+    const segment = this.active;
+    if (!segment) return;
     this.active = undefined;
+    segment.enteredAtClose = this.entered;
+    // A segment whose records are all in Postgres already is deleted next: no fsync for it.
+    if (segment.dirty || this.left < this.entered) this.syncSegment(segment);
+    this.waiting.push(segment);
   }
 
   /**
-   * Probes Postgres and replays every spill file, oldest first. The active file is renamed first,
-   * so new spills go to a fresh file; a file is deleted only once all its rows are committed.
+   * Closed segments whose records have all left memory: deleted when every one went to Postgres
+   * from memory, else renamed into a spill file for replay (fsync'd first).
+   */
+  private async settleSegments(): Promise<void> {
+    if (this.waiting.length === 0) return;
+    const still: Segment[] = [];
+    for (const segment of this.waiting) {
+      if (this.left < segment.enteredAtClose) {
+        still.push(segment);
+        continue;
+      }
+      await segment.syncing;
+      try {
+        closeSync(segment.fd);
+        if (segment.dirty) {
+          await rename(segment.path, segment.path.slice(0, -JOURNAL_SUFFIX.length) + SPILL_SUFFIX);
+          this.replayable++;
+        } else {
+          await unlink(segment.path);
+        }
+      } catch (error) {
+        // Left in place: the next start replays it (rows already in are skipped).
+        this.logger?.warn({ err: error, file: segment.path }, 'prediction log: could not settle a journal segment');
+      }
+    }
+    this.waiting = still;
+  }
+
+  /**
+   * Records leave memory without reaching Postgres: the journal has them (records written while it
+   * failed are written again first), their ids are kept for `has`, and every segment that may hold
+   * them is replayed from disk. False, with nothing changed, when the journal cannot take them.
+   */
+  private dropFromMemory(records: PredictionRecord[]): boolean {
+    if (!this.flushJournal()) return false;
+    const unjournaled = Math.min(records.length, Math.max(0, this.unjournaledUntil - this.left));
+    if (unjournaled > 0) {
+      for (let i = 0; i < unjournaled; i++) this.journalLines.push(journalLine(records[i]!));
+      if (!this.flushJournal()) return false;
+    }
+    for (const record of records) this.track(record.requestId, 1);
+    this.spilledCount += records.length;
+    this.left += records.length;
+    if (this.active) this.active.dirty = true;
+    for (const segment of this.waiting) segment.dirty = true;
+    return true;
+  }
+
+  // --- replay -----------------------------------------------------------------------------------
+
+  /**
+   * Probes Postgres and replays every spill file, oldest first (the active journal segment is
+   * closed first when it holds dropped records); a file is deleted only once all its rows are
+   * committed.
    */
   private async replay(): Promise<void> {
     try {
@@ -419,14 +598,12 @@ class SpillingPredictionLog implements PredictionLog {
       this.startSpilling(error);
       return;
     }
-    await this.closeActive();
-    if (this.spilling) this.logger?.info({ records: this.spilledCount }, 'prediction log: Postgres is back, replaying the spill file');
+    if (this.spilling) this.logger?.info({ records: this.spilledCount }, 'prediction log: Postgres is back, replaying the spill files');
     try {
-      await this.rotateActive();
-      for (const file of await this.spillFiles()) {
-        if (file === this.activePath) continue;
-        await this.replayFile(file);
-      }
+      if (this.active?.dirty) this.rotate();
+      await this.settleSegments();
+      for (const file of await this.spillFiles()) await this.replayFile(file);
+      this.replayable = 0;
       this.spilling = false;
       this.retryDelay = this.retryMinMs;
       this.nextProbeAt = 0;
@@ -441,12 +618,15 @@ class SpillingPredictionLog implements PredictionLog {
     let batch: PredictionRecord[] = [];
     const flush = async () => {
       this.written += await this.insert(batch);
-      for (const record of batch) this.track(record.requestId, -1);
-      this.spilledCount -= batch.length;
+      // A journal also holds records written from memory (never counted as spilled): only the
+      // spilled ones are counted down.
+      for (const record of batch) {
+        if (!this.pendingIds.has(record.requestId)) continue;
+        this.track(record.requestId, -1);
+        this.spilledCount--;
+      }
       this.committedLines.set(file, line);
       batch = [];
-      // Records over the memory bound keep going to disk while a long replay runs.
-      if (this.overflow.length > 0) await this.spillLines(this.overflow.splice(0));
     };
     for await (const record of this.readSpill(file)) {
       line++;
@@ -459,27 +639,24 @@ class SpillingPredictionLog implements PredictionLog {
     this.committedLines.delete(file);
   }
 
-  /** Renames the active spill file so that it can be replayed while new spills start a new one. */
-  private async rotateActive(): Promise<string | undefined> {
-    await this.closeActive();
-    const target = path.join(this.spillDir, `${this.prefix}${Date.now()}-${process.pid}-${String(this.rotation++).padStart(6, '0')}${ACTIVE_SUFFIX}`);
+  /** Renames the (old-style) active spill file so that it is replayed like the others. */
+  private async rotateActivePath(): Promise<void> {
+    const target = path.join(this.spillDir, `${this.prefix}${Date.now()}-${process.pid}-${String(this.rotation++).padStart(6, '0')}${SPILL_SUFFIX}`);
     try {
       await rename(this.activePath, target);
-      return target;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
   }
 
-  /** This gateway's spill files, oldest first (rotated files sort by time; the active one last). */
+  /** This gateway's spill files, oldest first (named by time). */
   private async spillFiles(): Promise<string[]> {
     const active = path.basename(this.activePath);
     const names = await readdir(this.spillDir);
-    const rotated = names.filter((n) => n !== active && n.startsWith(this.prefix) && n.endsWith(ACTIVE_SUFFIX)).sort();
-    const files = rotated.map((n) => path.join(this.spillDir, n));
-    if (names.includes(active)) files.push(this.activePath);
-    return files;
+    return names
+      .filter((n) => n !== active && n.startsWith(this.prefix) && n.endsWith(SPILL_SUFFIX))
+      .sort()
+      .map((n) => path.join(this.spillDir, n));
   }
 
   /** The records of a spill file; unreadable lines are counted and reported when `report`. */
@@ -510,7 +687,8 @@ class SpillingPredictionLog implements PredictionLog {
 
   private async idle(): Promise<void> {
     let wait = this.queue.length > 0 ? Math.max(1, this.flushIntervalMs - (Date.now() - this.lastFlushAt)) : this.flushIntervalMs;
-    if (this.spilledCount > 0) wait = Math.min(wait, Math.max(1, this.nextProbeAt - Date.now()));
+    if (this.replayable > 0 || (this.spilling && this.spilledCount > 0)) wait = Math.min(wait, Math.max(1, this.nextProbeAt - Date.now()));
+    if (this.active) wait = Math.min(wait, Math.max(1, this.active.openedAt + this.segmentMs - Date.now()));
     if (this.closing) wait = 1;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -525,21 +703,97 @@ class SpillingPredictionLog implements PredictionLog {
   }
 }
 
-/** One JSON line; `ts` as an ISO string (millisecond precision, the same value Postgres stores). */
-function serialise(record: PredictionRecord): string {
-  // The request text stays out of the spill file: the features are there already.
-  return `${JSON.stringify({ ...record, requestJson: undefined, ts: record.ts.toISOString() })}\n`;
+/**
+ * One JSON line, built without serialising the features again when the request's own text holds
+ * them (`request`, made one line: JSON text has line breaks only as whitespace); `ts` in epoch ms.
+ */
+function journalLine(record: PredictionRecord): string {
+  const head =
+    `{"requestId":${JSON.stringify(record.requestId)},"model":${quoted(record.model)},"version":${record.version},` +
+    `"variant":${quoted(record.variant)},"mode":"${record.mode}","latencyMs":${JSON.stringify(record.latencyMs)},` +
+    `"ts":${record.ts.getTime()},"output":${outputJson(record.output)}` +
+    (record.presence ? `,"presence":${JSON.stringify(record.presence)}` : '');
+  const text = record.requestJson;
+  if (text !== undefined) return `${head},"request":${LINE_BREAK.test(text) ? text.replace(LINE_BREAKS, ' ') : text}}\n`;
+  return `${head},"features":${JSON.stringify(record.features)}}\n`;
 }
 
+/** Model and variant names as JSON strings: a handful of names, each quoted once (not per record). */
+const quotedNames = new Map<string, string>();
+function quoted(name: string): string {
+  let json = quotedNames.get(name);
+  if (json === undefined) {
+    json = JSON.stringify(name);
+    if (quotedNames.size < 1_000) quotedNames.set(name, json);
+  }
+  return json;
+}
+
+/** The predictor's `{prediction, probability}` written directly (a third of a line's cost through JSON.stringify). */
+function outputJson(output: Record<string, unknown>): string {
+  const { prediction, probability } = output;
+  let keys = 0;
+  for (const key in output) if (Object.hasOwn(output, key)) keys++;
+  if (keys === 2 && typeof prediction === 'number' && typeof probability === 'number' && Number.isFinite(prediction) && Number.isFinite(probability)) {
+    return `{"prediction":${prediction},"probability":${probability}}`;
+  }
+  return JSON.stringify(output);
+}
+
+const LINE_BREAK = /[\r\n]/;
+const LINE_BREAKS = /[\r\n]/g;
+
+/** A journal or spill line (also the older format: features and an ISO `ts`). */
 function deserialise(line: string): PredictionRecord | undefined {
   try {
-    const raw = JSON.parse(line) as Omit<PredictionRecord, 'ts'> & { ts: string };
+    const raw = JSON.parse(line) as Omit<PredictionRecord, 'ts'> & { ts: string | number; request?: { features?: PredictionRecord['features'] } };
     const ts = new Date(raw.ts);
-    if (typeof raw.requestId !== 'string' || typeof raw.model !== 'string' || Number.isNaN(ts.getTime())) return undefined;
-    return { ...raw, ts };
+    const features = raw.features ?? raw.request?.features;
+    if (typeof raw.requestId !== 'string' || typeof raw.model !== 'string' || Number.isNaN(ts.getTime()) || !features || typeof features !== 'object') return undefined;
+    const { request: _request, ...record } = raw;
+    return { ...record, features, ts };
   } catch {
     return undefined;
   }
+}
+
+/** Creates `dir` (and parents) and makes it 0700 whatever the umask. */
+function ownerOnlyDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+  chmodSync(dir, DIR_MODE);
+}
+
+/** Opens `file` for appending, 0600 whatever the umask (the folder is created when missing). */
+function openOwnerOnly(file: string, dir = path.dirname(file)): number {
+  let fd: number;
+  try {
+    fd = openSync(file, 'a', FILE_MODE);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    ownerOnlyDir(dir);
+    fd = openSync(file, 'a', FILE_MODE);
+  }
+  try {
+    fchmodSync(fd, FILE_MODE);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return fd;
+}
+
+function appendOwnerOnly(file: string, text: string): void {
+  const fd = openOwnerOnly(file);
+  try {
+    writeFully(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeFully(fd: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset);
 }
 
 /** A Postgres data exception (SQLSTATE class 22): the row is the problem, not the server. */

@@ -17,7 +17,7 @@ import { encodeFeatureRows, modelHandlesMissing } from './encode-request.js';
 import type { EnrichDeps, PreparedRow, RowRequest } from './enrich.js';
 import { entityUnitId, prepareFeatureRow, prepareRows } from './enrich.js';
 import { modelNotFound, noLiveVersion, ServingError } from './serving-errors.js';
-import type { ModelRouting, PredictionRecord, RouteMode, RouteTarget, ServedModel, ServingSnapshot } from './types.js';
+import type { FeaturePresence, ModelRouting, PredictionRecord, RouteMode, RouteTarget, ServedModel, ServingSnapshot } from './types.js';
 import { modelKey } from './types.js';
 
 /** The routing helper's pickers (api/serving/routing.ts). */
@@ -61,6 +61,8 @@ export interface RowAnswer {
   model_version: number;
   variant: string;
   request_id: string;
+  /** `{entity}` rows: how many of the model's online features were present / expired / missing. */
+  features?: FeaturePresence;
 }
 
 export interface PredictResult {
@@ -195,7 +197,9 @@ export function createPredictor(deps: PredictorDeps): Predictor {
   function answerAndLog(requestId: string, served: ServedModel, target: RouteTarget, prepared: PreparedRow, probability: number, latencyMs: number, ts: Date): RowAnswer {
     const prediction = probability > thresholdOf(served) ? 1 : 0;
     deps.log.append(record(requestId, served, target, 'live', prepared, { prediction, probability }, latencyMs, ts));
-    return { prediction, probability, model_version: served.version, variant: target.variant, request_id: requestId };
+    const answer: RowAnswer = { prediction, probability, model_version: served.version, variant: target.variant, request_id: requestId };
+    if (prepared.presence) answer.features = prepared.presence;
+    return answer;
   }
 
   /** Shadow targets score the same request rows after the answer is on its way. */
@@ -290,7 +294,8 @@ function record(
 ): PredictionRecord {
   const { model, version } = served;
   const { variant } = target;
-  const { values: features, requestJson } = row;
+  const { values: features, requestJson, presence } = row;
   if (requestJson !== undefined) return { requestId, model, version, variant, mode, features, requestJson, output, latencyMs, ts };
+  if (presence !== undefined) return { requestId, model, version, variant, mode, features, output, latencyMs, ts, presence };
   return { requestId, model, version, variant, mode, features, output, latencyMs, ts };
 }

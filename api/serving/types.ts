@@ -74,6 +74,13 @@ export function modelKey(model: string, version: number): string {
   return `${model}@${version}`;
 }
 
+/** Of the model's online features for one entity row: how many were present, expired, missing. */
+export interface FeaturePresence {
+  present: number;
+  expired: number;
+  missing: number;
+}
+
 /** One served prediction, live or shadow, as the log stores it. */
 export interface PredictionRecord {
   requestId: string;
@@ -91,6 +98,8 @@ export interface PredictionRecord {
   requestJson?: string;
   /** e.g. {prediction: 1, probability: 0.83} */
   output: Record<string, unknown>;
+  /** For `{entity}` rows: how many of the model's online features were present / expired / missing. */
+  presence?: FeaturePresence;
   latencyMs: number;
   ts: Date;
 }

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { loadConfig } from '../../lib/config.js';
+import { InvalidInput } from '../../lib/errors.js';
 import { createDb } from '../../stores/db.js';
+import { setServeWithoutFeatures } from '../../stores/model-options.js';
 import type { ModelVersion } from '../../stores/registry.js';
 import { listModels, listVersions, parseModelRef, resolveModelVersion } from '../../stores/registry.js';
 
@@ -9,9 +11,20 @@ export function modelsCommand(): Command {
     .description('List registered models, or the versions of one model with their aliases, metrics and gates')
     .argument('[name]', 'a model name')
     .option('--json', 'print JSON on stdout')
-    .action(async (name: string | undefined, options: { json?: boolean }) => {
+    .option('--serve-without-features <on|off>', 'serve {entity} predictions of this model even when none of its online features is present (default off: 422)')
+    .action(async (name: string | undefined, options: { json?: boolean; serveWithoutFeatures?: string }) => {
+      const serveWithoutFeatures = options.serveWithoutFeatures;
+      if (serveWithoutFeatures !== undefined && (!name || !['on', 'off'].includes(serveWithoutFeatures))) {
+        throw new InvalidInput('--serve-without-features takes on or off, after a model name', 'serve-without-features');
+      }
       const db = createDb({ url: loadConfig().database.url, applicationName: 'keel-cli' });
       try {
+        if (name && serveWithoutFeatures !== undefined) {
+          await setServeWithoutFeatures(db, name, serveWithoutFeatures === 'on');
+          const out = { model: name, serveWithoutFeatures: serveWithoutFeatures === 'on' };
+          // Gateways read the option within 5 seconds.
+          return void process.stdout.write(options.json ? `${JSON.stringify(out)}\n` : `${name}: served without online features: ${serveWithoutFeatures}\n`);
+        }
         if (!name) {
           const models = await listModels(db);
           if (options.json) return void process.stdout.write(`${JSON.stringify(models)}\n`);

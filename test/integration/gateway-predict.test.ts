@@ -279,13 +279,17 @@ describe('gateway prediction endpoints', () => {
     assert.equal(record.features.spend_per_order_30d, typeof spend === 'number' && typeof orders === 'number' && orders > 0 ? spend / orders : null);
     assert.equal(record.features.is_new_customer, (online.rows[0]!.values.tenure_days as number) < 90);
 
-    // A request value wins over the online one; an unknown entity has no online row (nulls: missing values).
+    assert.equal(body.features.present, Object.keys(online.rows[0]!.values).length);
+    assert.deepEqual(record.presence, body.features);
+
+    // A request value wins over the online one; an unknown entity has no online row: refused.
     const override = await predict('feat', { entity: { customer_id: customer }, features: { monthly_fee: 1 }, request_id: 'entity-2' });
     assert.equal(override.status, 200);
     assert.equal(logged.find((r) => r.requestId === 'entity-2')!.features.monthly_fee, 1);
     const stranger = await predict('feat', { entity: { customer_id: 987654321 }, request_id: 'entity-3' }, { 'x-keel-variant': 'control', 'x-test-admin': 'yes' });
-    assert.equal(stranger.status, 200);
-    assert.equal(logged.find((r) => r.requestId === 'entity-3')!.features.tenure_days, null);
+    assert.equal(stranger.status, 422);
+    assert.equal(((await stranger.json()) as Json).error.code, 'EntityNotFound');
+    assert.equal(logged.find((r) => r.requestId === 'entity-3'), undefined);
 
     const badKey = await predict('feat', { entity: { customer: customer } });
     assert.equal(badKey.status, 422);

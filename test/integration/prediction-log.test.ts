@@ -5,10 +5,10 @@
  * real gateway process, with a SIGTERM under load: test/e2e/gateway-log.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startPredictionLog } from '../../api/serving/prediction-log.js';
+import { startPredictionLog, type PredictionLog } from '../../api/serving/prediction-log.js';
 import type { PredictionRecord } from '../../api/serving/types.js';
 import { createDb, type Db } from '../../stores/db.js';
 import { migrate } from '../../stores/migrate.js';
@@ -246,13 +246,17 @@ describe('prediction log', () => {
     // Read from the text, a number keeps the digits the client wrote (70.350, where JavaScript says 70.35).
     const { rows } = await db.query<{ charges: string }>(`SELECT features ->> 'charges' AS charges FROM predictions WHERE request_id = 'text-plain'`);
     assert.equal(rows[0]!.charges, '70.350');
-    // The spill file keeps the parsed features, not the request text.
+    // Replayed from the journal (maxQueued 0: memory holds nothing), features come from the request text's parse.
     const spillDir = tempDir('keel-spill-');
     const log = await startPredictionLog({ db, gatewayId: 'gw-text', spillDir, ...FAST, maxQueued: 0 });
-    log.append({ ...record('text-spilled'), features: { tenure: 3 }, requestJson: '{"features": {"tenure": 3}}' });
+    // A pretty-printed body: its line breaks must not split the journal line.
+    const presence = { present: 1, expired: 0, missing: 2 };
+    log.append({ ...record('text-spilled'), features: { tenure: 3 }, requestJson: '{\n  "features": {"tenure": 3}\r\n}', presence });
     await log.drained();
     await log.close();
-    assert.deepEqual((await findPrediction(db, 'text-spilled'))?.features, { tenure: 3 });
+    const spilled = await findPrediction(db, 'text-spilled');
+    assert.deepEqual(spilled?.features, { tenure: 3 });
+    assert.deepEqual(spilled?.presence, presence, 'the online feature counts survive the journal');
   });
 
   it('close() writes what is still in memory', async () => {
@@ -276,6 +280,52 @@ describe('prediction log', () => {
     await log.close();
     assert.equal(await countPredictions(db), 25);
     assert.equal(existsSync(path.join(spillDir, 'predictions-gw-bound.jsonl')), false);
+  });
+
+  it('journal, spill and rejected files are owner-only (0600 in a 0700 folder) whatever the umask', async () => {
+    await fresh();
+    const spillDir = path.join(tempDir('keel-spill-modes-'), 'spill');
+    const umask = process.umask(0);
+    let log: PredictionLog | undefined;
+    try {
+      mkdirSync(spillDir, { mode: 0o755 });
+      log = await startPredictionLog({ db, gatewayId: 'gw-modes', spillDir, ...FAST, flushIntervalMs: 60_000, batchSize: 10_000 });
+      assert.equal(statSync(spillDir).mode & 0o777, 0o700, 'an existing folder is made owner-only');
+      log.append(record('modes-1'));
+      // The journal line is written in a microtask, before the answer could go out.
+      await Promise.resolve();
+      const journal = readdirSync(spillDir);
+      assert.equal(journal.length, 1);
+      assert.match(journal[0]!, /^predictions-gw-modes\..*\.journal$/);
+      assert.equal(statSync(path.join(spillDir, journal[0]!)).mode & 0o777, 0o600);
+      assert.equal(readFileSync(path.join(spillDir, journal[0]!), 'utf8').split('\n').length, 2, 'one line, written before any await');
+      log.append({ ...record('modes-refused'), version: 2 ** 40 });
+      await log.close();
+      assert.deepEqual(readdirSync(spillDir), ['rejected-gw-modes.jsonl']);
+      assert.equal(statSync(path.join(spillDir, 'rejected-gw-modes.jsonl')).mode & 0o777, 0o600);
+      assert.equal(await countPredictions(db), 1);
+    } finally {
+      process.umask(umask);
+      await log?.close();
+    }
+  });
+
+  it('a journal that cannot be written loses nothing: the records stay in memory (also over maxQueued) and reach Postgres', async () => {
+    await fresh();
+    const spillDir = tempDir('keel-spill-');
+    const log = await startPredictionLog({ db, gatewayId: 'gw-nodisk', spillDir, ...FAST, maxQueued: 5 });
+    // The folder becomes a file: every journal write fails (ENOTDIR), as on a broken disk.
+    rmSync(spillDir, { recursive: true });
+    writeFileSync(spillDir, 'not a folder');
+    try {
+      for (let i = 0; i < 40; i++) log.append(record());
+      await log.drained();
+      assert.equal(await countPredictions(db), 40);
+      assert.equal(log.stats().spilled, 0);
+    } finally {
+      await log.close();
+      rmSync(spillDir);
+    }
   });
 
   it('creates daily partitions idempotently, also from concurrent gateways, and never fails on a filled default', async () => {
