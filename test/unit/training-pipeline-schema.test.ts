@@ -44,6 +44,16 @@ describe('trainingPipeline input', () => {
     assert.match(problem({ epochs: 3 }).message, /epochs/);
   });
 
+  it('names an unknown key as the field, at any depth', () => {
+    assert.deepEqual(problem({ epochs: 3 }), { field: 'epochs', message: 'epochs: unknown key' });
+    assert.deepEqual(problem({ trainer: { kind: 'gbdt', maxIter: 3 } }), { field: 'trainer.maxIter', message: 'trainer.maxIter: unknown key' });
+    assert.deepEqual(problem({ data: { uri: 'file:///a.csv', x: 1, y: 2 } }), { field: 'data.x', message: 'data.x: unknown key (and y)' });
+  });
+
+  it('refuses null and other non-objects', () => {
+    for (const input of [null, [], 3, 'churn']) assert.match(problem(input).message, /expected object/);
+  });
+
   it('checks trainer parameters before any data work', () => {
     assert.throws(() => checkTrainerParams({ kind: 'gbdt', params: { maxDepthh: 3 } }), { field: 'trainer.params.maxDepthh', message: /unknown gbdt parameter maxDepthh/ });
     assert.throws(() => checkTrainerParams({ kind: 'gbdt', params: { learningRate: -1 } }), /learningRate must be a finite number > 0/);
