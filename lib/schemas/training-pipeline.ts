@@ -200,6 +200,11 @@ export const trainingPipelineInputSchema = z
   })
   .strict();
 
+/** A config from outside (a file, a request body) with `requestedBy` filled in unless it sets one; a non-object stays as it is, for the schema to refuse. */
+export function withRequester(raw: unknown, requestedBy: string): unknown {
+  return raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? { requestedBy, ...raw } : raw;
+}
+
 export type TrainingPipelineInput = z.input<typeof trainingPipelineInputSchema>;
 export type TrainingPipelineConfig = z.output<typeof trainingPipelineInputSchema>;
 export type DataSource = TrainingPipelineConfig['data'];
