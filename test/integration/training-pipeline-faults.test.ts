@@ -107,7 +107,8 @@ describe('trainingPipeline under faults (real Temporal, workers, Postgres)', () 
         const handle = await start([input({ retry: { infrastructureTimeoutSeconds: 300, maximumIntervalSeconds: 2 } })]);
         const step = await untilRetrying(handle);
         assert.ok(step, 'a step that needs Postgres is being retried');
-        await new Promise((resolve) => setTimeout(resolve, 5_000)); // down for a while: several attempts fail
+        // down longer than the 5 attempts in ~15 s that runs used to get
+        await new Promise((resolve) => setTimeout(resolve, 20_000));
         await postgres.start();
         restarted = true;
         return await handle.result();
