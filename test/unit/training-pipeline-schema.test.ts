@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { attemptsWithin } from '../../lib/schemas/retry.js';
 import { trainingPipelineInputSchema } from '../../lib/schemas/training-pipeline.js';
 import { checkTrainerParams } from '../../lib/pipeline/trainer-params.js';
 import { describeZodError } from '../../lib/validation.js';
@@ -22,6 +23,17 @@ describe('trainingPipeline input', () => {
     assert.equal(config.cvFolds, 5);
     assert.equal(config.gates.minAuc, 0.6);
     assert.equal(config.validation.labelRate.min, 0.01);
+    assert.deepEqual(config.retry, { infrastructureTimeoutSeconds: 600, maximumIntervalSeconds: 60 });
+    assert.equal(config.scheduleToStartTimeoutSeconds, 600);
+  });
+
+  it('retries a failing step with backoff waits that add up to the retry window', () => {
+    // 1 + 2 + 4 + 8 + 16 + 32 s, then 9 × 60 s: 603 s of waiting between 16 attempts
+    assert.equal(attemptsWithin({ infrastructureTimeoutSeconds: 600, maximumIntervalSeconds: 60 }), 16);
+    assert.equal(attemptsWithin({ infrastructureTimeoutSeconds: 6, maximumIntervalSeconds: 2 }), 5);
+    assert.equal(attemptsWithin({ infrastructureTimeoutSeconds: 1, maximumIntervalSeconds: 1 }), 2);
+    assert.equal(problem({ retry: { infrastructureTimeoutSeconds: 0 } }).field, 'retry.infrastructureTimeoutSeconds');
+    assert.equal(problem({ scheduleToStartTimeoutSeconds: 0.5 }).field, 'scheduleToStartTimeoutSeconds');
   });
 
   it('infers the data kind from the keys the user wrote', () => {
