@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import type { TrainingPipelineResult } from '../../lib/schemas/training-pipeline-result.js';
 import type { TrainingPipelineInput } from '../../lib/schemas/training-pipeline.js';
 import { FsArtifactStore } from '../../stores/artifacts/index.js';
@@ -21,17 +20,7 @@ import { uniqueTaskQueue } from '../helpers/services.js';
 import { tempDir } from '../helpers/temp.js';
 import { syntheticChurnTable } from '../helpers/training-data.js';
 import { testClient, withWorkers } from '../helpers/workers.js';
-import { expectInvalidInputFailure } from '../helpers/workflow-failures.js';
-
-async function failureOf(run: Promise<unknown>): Promise<ApplicationFailure> {
-  const error = await run.then(
-    () => assert.fail('the workflow should have failed'),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof WorkflowFailedError, String(error));
-  assert.ok(error.cause instanceof ApplicationFailure, String(error.cause));
-  return error.cause;
-}
+import { expectInvalidInputFailure, expectWorkflowFailure } from '../helpers/workflow-failures.js';
 
 /** Waits until an activity of the run has failed at least once and is being retried. */
 async function untilRetrying(handle: WorkflowHandle): Promise<string> {
@@ -91,7 +80,7 @@ describe('trainingPipeline under faults (real Temporal, workers, Postgres)', () 
   it('a training task queue no worker polls fails the run naming the queue, instead of waiting forever', async () => {
     const nobody = uniqueTaskQueue('nobody-polls');
     const failure = await withWorkers(queues, { db, artifacts }, async () =>
-      failureOf(start([input({ trainingTaskQueue: nobody, scheduleToStartTimeoutSeconds: 3 })]).then((h) => h.result())),
+      expectWorkflowFailure(start([input({ trainingTaskQueue: nobody, scheduleToStartTimeoutSeconds: 3 })]).then((h) => h.result())),
     );
     assert.equal(failure.type, 'NoWorker');
     assert.equal(failure.nonRetryable, true);
@@ -124,7 +113,7 @@ describe('trainingPipeline under faults (real Temporal, workers, Postgres)', () 
     const failure = await withWorkers(queues, { db, artifacts }, async () => {
       await postgres.stop();
       try {
-        return await failureOf(
+        return await expectWorkflowFailure(
           start([input({ model: 'churn_faults_down', retry: { infrastructureTimeoutSeconds: 6, maximumIntervalSeconds: 2 } })]).then((h) => h.result()),
         );
       } finally {
