@@ -194,7 +194,8 @@ describe('keel train, the command trainer, and a training worker crash', () => {
       assert.equal((await listVersions(db, 'churn_crash')).length, 1);
       const history = await client.workflow.getHandle(result.workflowId).fetchHistory();
       const trainAttempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
-      assert.ok(trainAttempts.some((a) => a === 2), `a second attempt ran: ${trainAttempts}`);
+      // a later attempt finished it (under load, attempts on the new worker may also miss a heartbeat and be retried)
+      assert.ok(trainAttempts.some((a) => a >= 2), `a second attempt ran: ${trainAttempts}`);
     } finally {
       killGroup(first);
       if (second) killGroup(second);
