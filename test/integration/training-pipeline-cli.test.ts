@@ -195,7 +195,7 @@ describe('keel train, the command trainer, and a training worker crash', () => {
       const history = await client.workflow.getHandle(result.workflowId).fetchHistory();
       const trainAttempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
       // a later attempt finished it (under load, attempts on the new worker may also miss a heartbeat and be retried)
-      assert.ok(trainAttempts.some((a) => a >= 2), `a second attempt ran: ${trainAttempts}`);
+      assert.ok(trainAttempts.some((a) => (a ?? 0) >= 2), `a second attempt ran: ${trainAttempts}`);
     } finally {
       killGroup(first);
       if (second) killGroup(second);

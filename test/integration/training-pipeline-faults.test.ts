@@ -1,17 +1,20 @@
 /**
- * trainingPipeline under faults, with real workers, Temporal and Postgres: input that is not an
- * object, a training task queue no worker polls, and Postgres down for a while (back within the
- * retry window: the run succeeds; not back: it fails naming the step and the cause).
+ * trainingPipeline (and materializeFeatures) under faults, with real workers, Temporal and
+ * Postgres: input that is not an object, a training task queue no worker polls, and Postgres down
+ * for a while (back within the retry window: the run succeeds; not back: it fails naming the step
+ * and the cause).
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { MaterializeFeaturesResult } from '../../lib/schemas/materialize-features.js';
 import type { TrainingPipelineResult } from '../../lib/schemas/training-pipeline-result.js';
 import type { TrainingPipelineInput } from '../../lib/schemas/training-pipeline.js';
 import { FsArtifactStore } from '../../stores/artifacts/index.js';
 import { writeTable } from '../../stores/datasets.js';
 import { createDb, type Db } from '../../stores/db.js';
+import { applyFeatureDefinitions } from '../../stores/features/registry.js';
 import { migrate } from '../../stores/migrate.js';
 import { listVersions } from '../../stores/registry.js';
 import type { RestartablePostgres } from '../helpers/restartable-postgres.js';
@@ -64,8 +67,26 @@ describe('trainingPipeline under faults (real Temporal, workers, Postgres)', () 
     cvFolds: 0,
     ...extra,
   });
-  const start = (args: unknown[], workflowId = `train-faults-${Math.random().toString(36).slice(2)}`) =>
-    client.workflow.start('trainingPipeline', { taskQueue: queue, workflowId, args });
+  const start = (args: unknown[], workflowId = `train-faults-${Math.random().toString(36).slice(2)}`, workflow = 'trainingPipeline') =>
+    client.workflow.start(workflow, { taskQueue: queue, workflowId, args });
+
+  /** Stops Postgres, starts `workflow`, starts Postgres again once a step has failed for 20 s, and answers the result. */
+  const throughOutage = (workflow: string, args: unknown[]) =>
+    withWorkers(queues, { db, artifacts }, async () => {
+      await postgres.stop();
+      let restarted = false;
+      try {
+        const handle = await start(args, `faults-${Math.random().toString(36).slice(2)}`, workflow);
+        assert.ok(await untilRetrying(handle), 'a step that needs Postgres is being retried');
+        // down longer than the 5 attempts in ~15 s that runs used to get
+        await new Promise((resolve) => setTimeout(resolve, 20_000));
+        await postgres.start();
+        restarted = true;
+        return await handle.result();
+      } finally {
+        if (!restarted) await postgres.start();
+      }
+    });
 
   it('null input fails at the first step with InvalidInput, before any activity runs', async () => {
     const handle = await withWorkers(queues, { db, artifacts }, async () => {
@@ -89,24 +110,20 @@ describe('trainingPipeline under faults (real Temporal, workers, Postgres)', () 
   });
 
   it('Postgres down for a while within the retry window: the step is retried with backoff and the run succeeds', async () => {
-    const result = (await withWorkers(queues, { db, artifacts }, async () => {
-      await postgres.stop();
-      let restarted = false;
-      try {
-        const handle = await start([input({ retry: { infrastructureTimeoutSeconds: 300, maximumIntervalSeconds: 2 } })]);
-        const step = await untilRetrying(handle);
-        assert.ok(step, 'a step that needs Postgres is being retried');
-        // down longer than the 5 attempts in ~15 s that runs used to get
-        await new Promise((resolve) => setTimeout(resolve, 20_000));
-        await postgres.start();
-        restarted = true;
-        return await handle.result();
-      } finally {
-        if (!restarted) await postgres.start();
-      }
-    })) as TrainingPipelineResult;
+    const result = (await throughOutage('trainingPipeline', [input({ retry: { infrastructureTimeoutSeconds: 300, maximumIntervalSeconds: 2 } })])) as TrainingPipelineResult;
     assert.equal(result.registered, true, JSON.stringify(result.gates));
     assert.deepEqual((await listVersions(db, 'churn_faults')).map((v) => v.version), [result.version]);
+  });
+
+  it('materializeFeatures rides out the same outage', async () => {
+    await db.query(`CREATE TABLE stats (customer_id int8, event_timestamp timestamptz, spend float8);
+      INSERT INTO stats SELECT g, now() - interval '1 hour', g * 1.5 FROM generate_series(1, 20) g`);
+    await applyFeatureDefinitions(db, {
+      entities: [{ name: 'customer', joinKeys: [{ name: 'customer_id', type: 'int64' }] }],
+      featureViews: [{ name: 'stats', entity: 'customer', source: { table: 'stats' }, features: [{ name: 'spend', type: 'float64' }], ttlSeconds: 86_400 }],
+    });
+    const result = (await throughOutage('materializeFeatures', [{ views: ['stats'], retry: { infrastructureTimeoutSeconds: 300, maximumIntervalSeconds: 2 } }])) as MaterializeFeaturesResult;
+    assert.equal(result.views.stats?.rowsWritten, 20);
   });
 
   it('Postgres down for longer than the retry window: the run fails naming the step and the cause', async () => {
