@@ -11,6 +11,8 @@ import { attemptsWithin } from '../lib/schemas/retry.js';
 
 /** Failure types that mean the input is wrong: retrying cannot help. */
 export const BAD_INPUT_TYPES = ['InvalidInput', 'ArtifactNotFound', 'NotFound'];
+/** A command trainer that ran out of its own `timeoutSeconds` would only do so again. */
+export const TRAINING_NON_RETRYABLE = [...BAD_INPUT_TYPES, 'TrainingTimeout'];
 
 export function retryPolicy(window: RetryWindow, nonRetryableErrorTypes: string[] = BAD_INPUT_TYPES): RetryPolicy {
   return {
@@ -61,9 +63,10 @@ export function stepFailure(step: string, error: unknown, window: RetryWindow, q
     });
   }
   const reason = cause?.message || error.message;
+  const retried = error.retryState === 'MAXIMUM_ATTEMPTS_REACHED' ? ` (retried with backoff for about ${window.infrastructureTimeoutSeconds} s)` : '';
   return ApplicationFailure.create({
     type: 'StepFailed',
-    message: `${step} failed: ${reason} (retried with backoff for about ${window.infrastructureTimeoutSeconds} s)`,
+    message: `${step} failed: ${reason}${retried}`,
     nonRetryable: true,
     details: [{ step }],
     cause: error,

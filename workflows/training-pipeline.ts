@@ -24,7 +24,7 @@ import type { RetryWindow } from '../lib/schemas/retry.js';
 import { trainingPipelineInputSchema } from '../lib/schemas/training-pipeline.js';
 import { parseWorkflowInput } from './input.js';
 import type { StepQueue } from './retry.js';
-import { retryPolicy, stepFailure } from './retry.js';
+import { retryPolicy, stepFailure, TRAINING_NON_RETRYABLE } from './retry.js';
 
 export async function trainingPipeline(rawInput: unknown = {}): Promise<TrainingPipelineResult> {
   const config = parseWorkflowInput(trainingPipelineInputSchema, rawInput);
@@ -46,7 +46,7 @@ export async function trainingPipeline(rawInput: unknown = {}): Promise<Training
   // Heavy steps wait for a worker of their queue at most scheduleToStartTimeoutSeconds: a queue no worker polls must not hang the run.
   const heavyPlacement: StepQueue = { taskQueue: heavyQueue, scheduleToStartSeconds: config.scheduleToStartTimeoutSeconds, field: 'trainingTaskQueue' };
   const heavySteps: readonly PipelineStep[] = ['trainModel', 'evaluateModel', 'crossValidate'];
-  const activities = (options: ActivityOptions) => proxyActivities<TrainingActivities>({ ...options, retry: retryPolicy(config.retry) });
+  const activities = (options: ActivityOptions) => proxyActivities<TrainingActivities>({ ...options, retry: retryPolicy(config.retry, TRAINING_NON_RETRYABLE) });
   const heavyActivities = (options: ActivityOptions) =>
     activities({ ...options, taskQueue: heavyQueue, scheduleToStartTimeout: `${config.scheduleToStartTimeoutSeconds} seconds` });
 
