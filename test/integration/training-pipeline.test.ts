@@ -127,6 +127,8 @@ describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', 
     const unknown = await run({ model: 'churn_od', data: { onDemand: ['no_such_fn'] } }).then(() => assert.fail('should fail'), (e: unknown) => e);
     assert.ok(unknown instanceof WorkflowFailedError && unknown.cause instanceof ApplicationFailure);
     assert.match(unknown.cause.message, /unknown on-demand feature no_such_fn \(this worker has: spend_per_order_30d, is_new_customer\)/);
+    // the failure names the step and the field, for the CLI and the API to show
+    assert.deepEqual(unknown.cause.details, [{ step: 'buildTrainingSet', field: 'data.onDemand' }]);
   });
 
   it('the HTTP API starts a training (422 naming a bad field) and lists the registry', async () => {
