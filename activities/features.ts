@@ -4,11 +4,10 @@
  * and, since a run commits its rows and watermark together, a retry simply reads the window again.
  */
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
-import { KeelError } from '../lib/errors.js';
 import type { MaterializeViewResult } from '../lib/schemas/materialize-features.js';
 import type { Db } from '../stores/db.js';
 import { materializeFeatureView, resolveMaterializationViews } from '../stores/features/materialize.js';
+import { keelFailures } from './keel-failures.js';
 
 export interface FeatureDeps {
   db: Db;
@@ -52,23 +51,6 @@ export function createFeatureActivities({ db }: FeatureDeps) {
       }
     },
   };
-}
-
-/** Keel's own errors (bad input) are never retried: they fail as non-retryable failures of their type. */
-async function keelFailures<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof KeelError) {
-      throw ApplicationFailure.create({
-        type: error.code,
-        message: error.message,
-        nonRetryable: true,
-        details: [{ field: error.field ?? null }],
-      });
-    }
-    throw error;
-  }
 }
 
 export type FeatureActivities = ReturnType<typeof createFeatureActivities>;

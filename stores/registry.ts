@@ -1,7 +1,8 @@
 /**
  * The model registry in Postgres: models, immutable versions with their bundle and lineage, and
- * aliases. Registration is idempotent per (model, training workflow id, run id): a retried or
- * replayed activity gets the version it created the first time.
+ * aliases. Registration is idempotent per (model, training workflow id, run id) and per (model,
+ * bundle sha256): a retried or replayed activity, or a second training of the same data and
+ * config, gets the version registered the first time.
  */
 import { InvalidInput, KeelError } from '../lib/errors.js';
 import type { Db, DbClient } from './db.js';
@@ -98,22 +99,46 @@ export async function getDataset(db: Db, sha256: string): Promise<DatasetRecord 
 
 /**
  * Adds the next version of `model` (creating the model on first use) and points `aliases` at it,
- * in one transaction. Idempotent: the same workflow run gets its existing version back.
+ * in one transaction. Idempotent: the same workflow run gets its existing version back, and so
+ * does any run whose bundle the model already holds (same data and config, trained again): then
+ * nothing changes, aliases included. The model row lock serialises registrations per model; the
+ * unique (model, bundle_sha256) index (migration 0007) guards the rule in the database too.
  */
 export async function registerModelVersion(
   db: Db,
   entry: NewModelVersion,
   aliases: readonly string[] = [],
 ): Promise<{ version: number; created: boolean }> {
+  try {
+    return await insertModelVersion(db, entry, aliases);
+  } catch (error) {
+    // Only a writer that bypassed the model lock can win the race: its version is the answer.
+    if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+    const existing = await existingVersion(db, entry);
+    if (existing === undefined) throw error;
+    return { version: existing, created: false };
+  }
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+async function existingVersion(client: DbClient | Db, entry: NewModelVersion): Promise<number | undefined> {
+  const { rows } = await client.query<{ version: number }>(
+    `SELECT version FROM model_versions
+      WHERE model = $1 AND ((training_workflow_id = $2 AND training_run_id = $3) OR (bundle_sha256 = $4 AND duplicate_of IS NULL))
+      ORDER BY version LIMIT 1`,
+    [entry.model, entry.trainingWorkflowId, entry.trainingRunId, entry.bundleSha256],
+  );
+  return rows[0]?.version;
+}
+
+async function insertModelVersion(db: Db, entry: NewModelVersion, aliases: readonly string[]): Promise<{ version: number; created: boolean }> {
   return withTransaction(db, async (client) => {
     await client.query(`INSERT INTO models (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, [entry.model]);
     // Serialises version numbering per model.
     await client.query(`SELECT name FROM models WHERE name = $1 FOR UPDATE`, [entry.model]);
-    const existing = await client.query<{ version: number }>(
-      `SELECT version FROM model_versions WHERE model = $1 AND training_workflow_id = $2 AND training_run_id = $3`,
-      [entry.model, entry.trainingWorkflowId, entry.trainingRunId],
-    );
-    if (existing.rows[0]) return { version: existing.rows[0].version, created: false };
+    const existing = await existingVersion(client, entry);
+    if (existing !== undefined) return { version: existing, created: false };
     const next = await client.query<{ next: number }>(
       `SELECT COALESCE(MAX(version), 0) + 1 AS next FROM model_versions WHERE model = $1`,
       [entry.model],

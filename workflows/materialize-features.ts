@@ -13,22 +13,16 @@ import type { FeatureActivities } from '../activities/features.js';
 import type { MaterializeFeaturesInput, MaterializeFeaturesResult, MaterializeViewResult } from '../lib/schemas/materialize-features.js';
 import { materializeFeaturesInputSchema } from '../lib/schemas/materialize-features.js';
 import { parseWorkflowInput } from './input.js';
+import { retryPolicy, stepFailure } from './retry.js';
 
 const NON_RETRYABLE = ['InvalidInput'];
 
-const { resolveMaterializationViews } = proxyActivities<FeatureActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
-});
-
-const { materializeFeatureView } = proxyActivities<FeatureActivities>({
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
-});
-
 export async function materializeFeatures(rawInput: MaterializeFeaturesInput = {}): Promise<MaterializeFeaturesResult> {
   const input = parseWorkflowInput(materializeFeaturesInputSchema, rawInput);
+  // Postgres down for a while is retried with backoff for input.retry's window, not 5 attempts in 15 s.
+  const retry = retryPolicy(input.retry, NON_RETRYABLE);
+  const { resolveMaterializationViews } = proxyActivities<FeatureActivities>({ startToCloseTimeout: '1 minute', retry });
+  const { materializeFeatureView } = proxyActivities<FeatureActivities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry });
   const end = input.end ?? new Date().toISOString();
   const start = input.start ?? null;
   if (start !== null && Date.parse(start) >= Date.parse(end)) {
@@ -39,7 +33,9 @@ export async function materializeFeatures(rawInput: MaterializeFeaturesInput = {
       details: [{ field: 'start' }],
     });
   }
-  const views = await resolveMaterializationViews({ ...(input.views ? { views: input.views } : {}) }).catch(asWorkflowFailure);
+  const views = await resolveMaterializationViews({ ...(input.views ? { views: input.views } : {}) }).catch((error: unknown) => {
+    throw stepFailure('resolveMaterializationViews', error, input.retry) ?? error;
+  });
 
   const settled = await Promise.allSettled(views.map((view) => materializeFeatureView({ view, start, end })));
   const results: Record<string, MaterializeViewResult> = {};
@@ -64,17 +60,4 @@ export async function materializeFeatures(rawInput: MaterializeFeaturesInput = {
     });
   }
   return { workflowId: workflowInfo().workflowId, start, end, views: results };
-}
-
-function asWorkflowFailure(error: unknown): never {
-  if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && NON_RETRYABLE.includes(error.cause.type ?? '')) {
-    throw ApplicationFailure.create({
-      type: error.cause.type ?? 'InvalidInput',
-      message: error.cause.message,
-      nonRetryable: true,
-      details: error.cause.details as unknown[],
-      cause: error,
-    });
-  }
-  throw error;
 }

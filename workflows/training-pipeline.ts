@@ -6,7 +6,6 @@
  * non-retryable `InvalidInput` failure naming the problem.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
   proxyActivities,
   setHandler,
@@ -21,18 +20,11 @@ import type { CvMetrics } from '../lib/pipeline/metrics.js';
 import { checkTrainerParams } from '../lib/pipeline/trainer-params.js';
 import type { PipelineStep, TrainingPipelineProgress, TrainingPipelineResult } from '../lib/schemas/training-pipeline-result.js';
 import { PIPELINE_STEPS, progressQuery, trainerProgressSignal } from '../lib/schemas/training-pipeline-result.js';
+import type { RetryWindow } from '../lib/schemas/retry.js';
 import { trainingPipelineInputSchema } from '../lib/schemas/training-pipeline.js';
 import { parseWorkflowInput } from './input.js';
-
-const NON_RETRYABLE = ['InvalidInput', 'ArtifactNotFound', 'NotFound'];
-
-function activities(taskQueue: string | undefined, options: ActivityOptions) {
-  return proxyActivities<TrainingActivities>({
-    ...options,
-    ...(taskQueue ? { taskQueue } : {}),
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE, ...options.retry },
-  });
-}
+import type { StepQueue } from './retry.js';
+import { retryPolicy, stepFailure, TRAINING_NON_RETRYABLE } from './retry.js';
 
 export async function trainingPipeline(rawInput: unknown = {}): Promise<TrainingPipelineResult> {
   const config = parseWorkflowInput(trainingPipelineInputSchema, rawInput);
@@ -50,6 +42,14 @@ export async function trainingPipeline(rawInput: unknown = {}): Promise<Training
   });
   upsertSearchAttributes({ KeelModel: [config.model], KeelStage: ['training'] });
 
+  const heavyQueue = config.trainingTaskQueue ?? `${info.taskQueue}-training`;
+  // Heavy steps wait for a worker of their queue at most scheduleToStartTimeoutSeconds: a queue no worker polls must not hang the run.
+  const heavyPlacement: StepQueue = { taskQueue: heavyQueue, scheduleToStartSeconds: config.scheduleToStartTimeoutSeconds, field: 'trainingTaskQueue' };
+  const heavySteps: readonly PipelineStep[] = ['trainModel', 'evaluateModel', 'crossValidate'];
+  const activities = (options: ActivityOptions) => proxyActivities<TrainingActivities>({ ...options, retry: retryPolicy(config.retry, TRAINING_NON_RETRYABLE) });
+  const heavyActivities = (options: ActivityOptions) =>
+    activities({ ...options, taskQueue: heavyQueue, scheduleToStartTimeout: `${config.scheduleToStartTimeoutSeconds} seconds` });
+
   const step = async <T>(name: PipelineStep, run: () => Promise<T>): Promise<T> => {
     const entry = progress.steps.find((s) => s.name === name)!;
     progress.step = name;
@@ -63,7 +63,7 @@ export async function trainingPipeline(rawInput: unknown = {}): Promise<Training
       entry.status = 'failed';
       progress.step = 'failed';
       upsertSearchAttributes({ KeelStage: ['failed'] });
-      throw asWorkflowFailure(name, error);
+      throw asWorkflowFailure(name, error, config.retry, heavySteps.includes(name) ? heavyPlacement : undefined);
     } finally {
       entry.finishedAt = new Date().toISOString();
     }
@@ -74,17 +74,15 @@ export async function trainingPipeline(rawInput: unknown = {}): Promise<Training
 
   await step('validateInput', async () => checkTrainerParams(config.trainer));
 
-  const heavyQueue = config.trainingTaskQueue ?? `${info.taskQueue}-training`;
-  const light = activities(undefined, { startToCloseTimeout: '30 minutes' });
-  const validation = activities(undefined, { startToCloseTimeout: '30 minutes' });
-  const trainer = activities(heavyQueue, {
+  const light = activities({ startToCloseTimeout: '30 minutes' });
+  const validation = activities({ startToCloseTimeout: '30 minutes' });
+  const trainer = heavyActivities({
     startToCloseTimeout: config.trainer.kind === 'command' ? `${config.trainer.timeoutSeconds + 60} seconds` : '6 hours',
     heartbeatTimeout: `${config.heartbeatTimeoutSeconds} seconds`,
-    retry: { maximumAttempts: 3 },
   });
-  const heavy = activities(heavyQueue, { startToCloseTimeout: '2 hours', heartbeatTimeout: `${config.heartbeatTimeoutSeconds} seconds`, retry: { maximumAttempts: 3 } });
-  const evaluator = activities(heavyQueue, { startToCloseTimeout: '1 hour', retry: { maximumAttempts: 3 } });
-  const registry = activities(undefined, { startToCloseTimeout: '10 minutes', retry: { maximumAttempts: 10 } });
+  const heavy = heavyActivities({ startToCloseTimeout: '2 hours', heartbeatTimeout: `${config.heartbeatTimeoutSeconds} seconds` });
+  const evaluator = heavyActivities({ startToCloseTimeout: '1 hour' });
+  const registry = activities({ startToCloseTimeout: '10 minutes' });
 
   const trainingSet = await step('buildTrainingSet', () =>
     light.buildTrainingSet({ data: config.data, ...(config.entityKeys ? { entityKeys: config.entityKeys } : {}) }),
@@ -169,19 +167,14 @@ export async function trainingPipeline(rawInput: unknown = {}): Promise<Training
   return { ...base, registered: true, version: registered.version, bundle: registered.bundle, aliases: registered.aliases, failedGates: [] };
 }
 
-/** Bad input from any step fails the workflow as `InvalidInput` (never retried), naming the step. */
-function asWorkflowFailure(step: PipelineStep, error: unknown): unknown {
+/**
+ * Bad input from any step fails the workflow as `InvalidInput` (never retried), naming the step;
+ * a step that failed for another reason after its retries, or that no worker took, fails it too,
+ * naming the step and the cause (see ./retry.ts).
+ */
+function asWorkflowFailure(step: PipelineStep, error: unknown, window: RetryWindow, queue?: StepQueue): unknown {
   if (error instanceof KeelError) {
     return ApplicationFailure.create({ type: error.code, message: error.message, nonRetryable: true, details: [{ step, field: error.field ?? null }] });
   }
-  if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && NON_RETRYABLE.includes(error.cause.type ?? '')) {
-    return ApplicationFailure.create({
-      type: error.cause.type ?? 'InvalidInput',
-      message: `${step}: ${error.cause.message}`,
-      nonRetryable: true,
-      details: [{ step }],
-      cause: error,
-    });
-  }
-  return error;
+  return stepFailure(step, error, window, queue) ?? error;
 }

@@ -1,9 +1,11 @@
 /**
  * `registerModel`: stores the model bundle content-addressed (model.onnx, signature.json,
  * feature_spec.json, metrics.json, lineage.json, and bundle.json listing them) and adds the
- * registry version with alias `candidate`. Idempotent per workflow run: a retry or replay gets
- * the same version back. Everything in the bundle is deterministic for the same data and
- * config, so reproducing a version from its lineage gives the same bundle sha256; who ran it,
+ * registry version with alias `candidate`. Idempotent per workflow run (a retry or replay gets
+ * the same version back) and per bundle: training the same data and config again, in another
+ * workflow, answers the version already registered, with its aliases unchanged. Everything in
+ * the bundle is deterministic for the same data and config, so reproducing a version from its
+ * lineage gives the same bundle sha256 (and so that version); who ran it,
  * when and in which workflow live in the registry row.
  */
 import { Context } from '@temporalio/activity';
@@ -14,7 +16,7 @@ import type { CvMetrics, EvaluationMetrics } from '../../lib/pipeline/metrics.js
 import type { TrainingPipelineConfig } from '../../lib/schemas/training-pipeline.js';
 import type { ArtifactRef, ArtifactStore } from '../../stores/artifacts/index.js';
 import type { Db } from '../../stores/db.js';
-import { registerModelVersion } from '../../stores/registry.js';
+import { getModelVersion, registerModelVersion } from '../../stores/registry.js';
 import { codeVersion } from './code-version.js';
 import type { ChampionEvaluation } from './evaluate-model.js';
 import type { FeatureImportance } from './train-model.js';
@@ -38,7 +40,7 @@ export interface RegisterModelInput {
 export interface RegisterModelResult {
   model: string;
   version: number;
-  /** False when this run had registered it already (a retried activity or a replayed workflow). */
+  /** False when the version existed already (a retried activity, a replayed workflow, or the same bundle trained before). */
   created: boolean;
   bundle: ArtifactRef;
   aliases: string[];
@@ -145,5 +147,7 @@ export async function registerModel(deps: { db: Db; artifacts: ArtifactStore }, 
     },
     aliases,
   );
-  return { model: config.model, version, created, bundle, aliases };
+  // A version registered before (same bundle) keeps its aliases as they are now: answer those.
+  const current = created ? aliases : (await getModelVersion(deps.db, config.model, version)).aliases;
+  return { model: config.model, version, created, bundle, aliases: current };
 }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { loadConfig } from '../../lib/config.js';
 import { InvalidInput, KeelError } from '../../lib/errors.js';
 import type { TrainingPipelineProgress, TrainingPipelineResult } from '../../lib/schemas/training-pipeline-result.js';
-import { trainingPipelineInputSchema } from '../../lib/schemas/training-pipeline.js';
+import { trainingPipelineInputSchema, withRequester } from '../../lib/schemas/training-pipeline.js';
 import { describeZodError } from '../../lib/validation.js';
 import { knownServices, summarizeWorkflowFailure, type KnownService } from '../../lib/workflow-failures.js';
 import { createDb } from '../../stores/db.js';
@@ -41,7 +41,7 @@ export function trainCommand(): Command {
       const db = createDb({ url: keel.database.url, applicationName: 'keel-cli' });
       try {
         const raw = options.reproduce ? await reproduceConfig(db, options.reproduce) : await readConfig(file);
-        const parsed = trainingPipelineInputSchema.safeParse({ requestedBy: `cli:${process.env.USER ?? 'unknown'}`, ...(raw as object) });
+        const parsed = trainingPipelineInputSchema.safeParse(withRequester(raw, `cli:${process.env.USER ?? 'unknown'}`));
         if (!parsed.success) {
           const problem = describeZodError(parsed.error);
           throw new InvalidInput(`config ${problem.message}`, problem.field);

@@ -34,9 +34,10 @@ const MILLIS_PARSERS = {
 function asAsyncBuffer(file: Uint8Array | ArrayBuffer | AsyncBuffer): AsyncBuffer {
   if (file instanceof Uint8Array) {
     // hyparquet slices an ArrayBuffer; copy only when the view does not cover its whole buffer.
+    // ArrayBuffer.slice copies: Buffer#slice would be a view into Node's shared pool for small files.
     return file.byteOffset === 0 && file.byteLength === file.buffer.byteLength
       ? (file.buffer as ArrayBuffer)
-      : (file.slice().buffer as ArrayBuffer);
+      : (file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength) as ArrayBuffer);
   }
   return file;
 }

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { identifierSchema } from '../features/identifiers.js';
+import { retrySchema } from './retry.js';
 
 const instantSchema = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone (2024-01-31T12:00:00Z)' });
 
@@ -25,6 +26,8 @@ export const materializeFeaturesInputSchema = z
     start: instantSchema.optional(),
     /** Window end (inclusive) and the new watermark; default the workflow's current time. */
     end: instantSchema.optional(),
+    /** Retrying of a view that fails for a reason other than bad input. */
+    retry: retrySchema.prefault({}),
   })
   .strict()
   .refine((input) => input.start === undefined || input.end === undefined || Date.parse(input.start) < Date.parse(input.end), {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { featureRefSchema, identifierSchema, tableNameSchema } from '../features/identifiers.js';
+import { retrySchema } from './retry.js';
 
 /** `file:///abs/path.csv`, `s3://bucket/key.parquet` (or a plain absolute path) of a CSV or Parquet file. */
 export const tableUriSchema = z
@@ -199,8 +200,21 @@ export const trainingPipelineInputSchema = z
     heartbeatTimeoutSeconds: z.number().int().min(2).max(3600).default(60),
     /** Where the CPU-heavy steps run; default `<this workflow's task queue>-training` (keel → keel-training). */
     trainingTaskQueue: z.string().min(1).max(200).optional(),
+    /**
+     * A CPU-heavy step that no worker of the training task queue starts within this long fails the
+     * run, naming the queue (a queue no worker polls would wait forever). Raise it when runs queue
+     * behind long trainings on busy workers.
+     */
+    scheduleToStartTimeoutSeconds: z.number().int().min(1).max(7 * 24 * 3600).default(600),
+    /** Retrying of steps that fail for a reason other than bad input. */
+    retry: retrySchema.prefault({}),
   })
   .strict();
+
+/** A config from outside (a file, a request body) with `requestedBy` filled in unless it sets one; a non-object stays as it is, for the schema to refuse. */
+export function withRequester(raw: unknown, requestedBy: string): unknown {
+  return raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? { requestedBy, ...raw } : raw;
+}
 
 export type TrainingPipelineInput = z.input<typeof trainingPipelineInputSchema>;
 export type TrainingPipelineConfig = z.output<typeof trainingPipelineInputSchema>;

@@ -8,9 +8,12 @@ import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ArtifactCorrupt, ArtifactNotFound, InvalidInput } from '../../lib/errors.js';
+import { booleanColumn, categoryColumn, createTable, numberColumn } from '../../lib/data/table.js';
 import { sha256Hex } from '../../lib/hash.js';
 import { FsArtifactStore, S3ArtifactStore, type ArtifactStore } from '../../stores/artifacts/index.js';
+import { getTable, putTable } from '../../stores/datasets.js';
 import { testS3 } from '../helpers/services.js';
+import { tableContents } from '../helpers/tables.js';
 import { tempDir } from '../helpers/temp.js';
 
 interface Backend {
@@ -135,6 +138,13 @@ for (const backend of backends) {
       const ref = await store.put(bytes);
       await backend.overwrite(store, ref.sha256, bytes.subarray(0, 1000));
       await assert.rejects(store.getBytes(ref.sha256), ArtifactCorrupt);
+    });
+
+    it('reads back a Parquet table of one row (a file far under 4 KiB, which Node pools)', async () => {
+      const table = createTable([numberColumn('x', [1.5]), categoryColumn('plan', ['pro']), booleanColumn('churned', [true])]);
+      const ref = await putTable(store, table);
+      assert.ok(ref.size < 4096, `size ${ref.size}`);
+      assert.deepEqual(tableContents(await getTable(store, ref)), tableContents(table));
     });
 
     it('rejects keys that are not sha256 digests', async () => {

@@ -94,6 +94,8 @@ describe('materializeFeatures workflow and schedules (real Temporal and Postgres
       [{ views: ['stats', 'nope'] }, /unknown feature view nope/],
       [{ views: ['flags_offline'] }, /flags_offline is not online/],
       [{ end: 'yesterday' }, /^end: /],
+      [{ views: ['stats'], retry: { maxAttempts: 3 } }, /^retry\.maxAttempts: unknown key$/],
+      [null, /^input: .*expected object, received null/],
     ] as const) {
       await expectInvalidInputFailure(run(input), pattern);
     }

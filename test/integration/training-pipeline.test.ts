@@ -45,6 +45,9 @@ describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', 
     await writeTable(path.join(dir, 'complete.csv'), syntheticChurnTable({ rows: 2000, seed: 3 }));
     await writeTable(path.join(dir, 'rare.csv'), syntheticChurnTable({ rows: 2000, seed: 4, bias: -12 }));
     await writeTable(path.join(dir, 'empty.csv'), syntheticChurnTable({ rows: 0 }));
+    // Training sets this small are Parquet artifacts under 4 KiB: they must read back and reach validation.
+    await writeTable(path.join(dir, 'one-row.csv'), syntheticChurnTable({ rows: 1 }));
+    await writeTable(path.join(dir, 'same-label.csv'), syntheticChurnTable({ rows: 30, bias: -100 }));
   });
   after(async () => {
     await db?.end();
@@ -124,6 +127,8 @@ describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', 
     const unknown = await run({ model: 'churn_od', data: { onDemand: ['no_such_fn'] } }).then(() => assert.fail('should fail'), (e: unknown) => e);
     assert.ok(unknown instanceof WorkflowFailedError && unknown.cause instanceof ApplicationFailure);
     assert.match(unknown.cause.message, /unknown on-demand feature no_such_fn \(this worker has: spend_per_order_30d, is_new_customer\)/);
+    // the failure names the step and the field, for the CLI and the API to show
+    assert.deepEqual(unknown.cause.details, [{ step: 'buildTrainingSet', field: 'data.onDemand' }]);
   });
 
   it('the HTTP API starts a training (422 naming a bad field) and lists the registry', async () => {
@@ -204,6 +209,19 @@ describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', 
     assert.equal((await listVersions(db, 'churn_dup')).length, 1);
   });
 
+  it('training the same data and config twice in two workflows registers one version, and both results name it', async () => {
+    const input = csvInput({ model: 'churn_twice', cvFolds: 0 });
+    const first = await run(input, `train-twice-a-${Date.now()}`);
+    const second = await run(input, `train-twice-b-${Date.now()}`);
+    assert.equal(first.registered, true, JSON.stringify(first.gates));
+    assert.equal(second.registered, true);
+    assert.notEqual(second.workflowId, first.workflowId);
+    assert.equal(second.bundle?.sha256, first.bundle?.sha256);
+    assert.deepEqual([first.version, second.version], [1, 1]);
+    assert.deepEqual(second.aliases, ['candidate']);
+    assert.deepEqual((await listVersions(db, 'churn_twice')).map((v) => [v.version, v.trainingWorkflowId]), [[1, first.workflowId]]);
+  });
+
   it('a failed gate completes with registered: false and the gate table, and registers nothing', async () => {
     const result = await run(csvInput({ model: 'churn_gate', gates: { minAuc: 0.99, thresholds: [{ metric: 'logLoss', threshold: 0.01 }] } }));
     assert.equal(result.registered, false);
@@ -244,6 +262,8 @@ describe('trainingPipeline workflow (real Temporal, Postgres, artifact store)', 
       ['a null feature with logreg and no imputation', csvInput({ trainer: { kind: 'logreg' } }), /no_nulls \(tenure_months\)/],
       ['an extreme label rate', { model: 'bad', data: { uri: fileUri('rare.csv') }, cvFolds: 0 }, /label_rate \(churned\)/],
       ['an empty dataset', { model: 'bad', data: { uri: fileUri('empty.csv') } }, /empty|min_rows/],
+      ['a one-row dataset', { model: 'bad', data: { uri: fileUri('one-row.csv') }, entityKeys: ['customer_id'] }, /^validateData: .*min_rows/],
+      ['a dataset whose labels are all the same', { model: 'bad', data: { uri: fileUri('same-label.csv') }, entityKeys: ['customer_id'], validation: { minRows: 10 } }, /^validateData: .*label_rate \(churned\)/],
       ['an unknown trainer', csvInput({ trainer: { kind: 'xgboost' } as never }), /trainer\.kind/],
       ['an unknown trainer parameter', csvInput({ trainer: { kind: 'gbdt', params: { maxDepthh: 3 } } }), /unknown gbdt parameter maxDepthh/],
       ['an unknown feature view', { model: 'bad', data: { example: null, entities: 'public.nothing', features: ['no_view:x'] } }, /no_view|nothing/],

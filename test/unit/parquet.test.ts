@@ -84,6 +84,12 @@ describe('Parquet round trip', () => {
     await assert.rejects(readParquet(bytes, { columns: ['x', 'income'] }), (e: unknown) => e instanceof InvalidInput && e.field === 'income');
   });
 
+  it('reads a small file held in a Buffer from Node\'s shared pool (a view at an offset into 8 KiB)', async () => {
+    const pooled = Buffer.from(tableToParquet(sample(1)));
+    assert.ok(pooled.buffer.byteLength > pooled.length, 'Node pooled the bytes');
+    assert.deepEqual(tableContents(await readParquet(pooled)), tableContents(sample(1)));
+  });
+
   it('reads from a Uint8Array view into a larger buffer', async () => {
     const bytes = tableToParquet(sample(5));
     const padded = new Uint8Array(bytes.length + 10);

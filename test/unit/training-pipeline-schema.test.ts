@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { attemptsWithin } from '../../lib/schemas/retry.js';
 import { trainingPipelineInputSchema } from '../../lib/schemas/training-pipeline.js';
 import { checkTrainerParams } from '../../lib/pipeline/trainer-params.js';
 import { describeZodError } from '../../lib/validation.js';
@@ -22,6 +23,17 @@ describe('trainingPipeline input', () => {
     assert.equal(config.cvFolds, 5);
     assert.equal(config.gates.minAuc, 0.6);
     assert.equal(config.validation.labelRate.min, 0.01);
+    assert.deepEqual(config.retry, { infrastructureTimeoutSeconds: 600, maximumIntervalSeconds: 60 });
+    assert.equal(config.scheduleToStartTimeoutSeconds, 600);
+  });
+
+  it('retries a failing step with backoff waits that add up to the retry window', () => {
+    // 1 + 2 + 4 + 8 + 16 + 32 s, then 9 × 60 s: 603 s of waiting between 16 attempts
+    assert.equal(attemptsWithin({ infrastructureTimeoutSeconds: 600, maximumIntervalSeconds: 60 }), 16);
+    assert.equal(attemptsWithin({ infrastructureTimeoutSeconds: 6, maximumIntervalSeconds: 2 }), 5);
+    assert.equal(attemptsWithin({ infrastructureTimeoutSeconds: 1, maximumIntervalSeconds: 1 }), 2);
+    assert.equal(problem({ retry: { infrastructureTimeoutSeconds: 0 } }).field, 'retry.infrastructureTimeoutSeconds');
+    assert.equal(problem({ scheduleToStartTimeoutSeconds: 0.5 }).field, 'scheduleToStartTimeoutSeconds');
   });
 
   it('infers the data kind from the keys the user wrote', () => {
@@ -43,6 +55,16 @@ describe('trainingPipeline input', () => {
     assert.equal(problem({ cvFolds: 1 }).field, 'cvFolds');
     assert.equal(problem({ data: { kind: 'features', engine: 'spark' } }).field, 'data.engine');
     assert.match(problem({ epochs: 3 }).message, /epochs/);
+  });
+
+  it('names an unknown key as the field, at any depth', () => {
+    assert.deepEqual(problem({ epochs: 3 }), { field: 'epochs', message: 'epochs: unknown key' });
+    assert.deepEqual(problem({ trainer: { kind: 'gbdt', maxIter: 3 } }), { field: 'trainer.maxIter', message: 'trainer.maxIter: unknown key' });
+    assert.deepEqual(problem({ data: { uri: 'file:///a.csv', x: 1, y: 2 } }), { field: 'data.x', message: 'data.x: unknown key (and y)' });
+  });
+
+  it('refuses null and other non-objects', () => {
+    for (const input of [null, [], 3, 'churn']) assert.match(problem(input).message, /expected object/);
   });
 
   it('checks trainer parameters before any data work', () => {
