@@ -2,7 +2,7 @@ import type { OnDemandFeature } from '../lib/features/on-demand.js';
 import type { ArtifactStore } from '../stores/artifacts/index.js';
 import type { S3Access } from '../stores/data-files.js';
 import type { Db } from '../stores/db.js';
-import { withKeelFailureDetails } from './failures.js';
+import { withKeelFailureDetails } from './keel-failures.js';
 import { createFeatureActivities } from './features.js';
 import { createStackCheckActivities } from './stack-check.js';
 import { createTrainingActivities } from './training/index.js';

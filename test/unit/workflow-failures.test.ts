@@ -10,7 +10,7 @@ import {
   RetryState,
 } from '@temporalio/common';
 import pg from 'pg';
-import { withKeelFailureDetails } from '../../activities/failures.js';
+import { withKeelFailureDetails } from '../../activities/keel-failures.js';
 import { InvalidInput } from '../../lib/errors.js';
 import { infrastructureCause, summarizeWorkflowFailure } from '../../lib/workflow-failures.js';
 
