@@ -1,3 +1,4 @@
+import type { WorkerConfig } from '../lib/config.js';
 import type { OnDemandFeature } from '../lib/features/on-demand.js';
 import type { ArtifactStore } from '../stores/artifacts/index.js';
 import type { S3Access } from '../stores/data-files.js';
@@ -14,6 +15,8 @@ export interface ActivityDeps {
   s3?: S3Access;
   /** On-demand feature functions this worker can compute, by name (the churn example's by default). */
   onDemand?: readonly OnDemandFeature[];
+  /** What this worker's operator allows (`KEEL_TRAINER_COMMANDS`, `KEEL_DATA_ROOTS`, `KEEL_DATA_SCHEMAS`). */
+  worker: WorkerConfig;
 }
 
 /** All activity implementations, registered on both task queues. */

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { InvalidInput } from './errors.js';
 
@@ -57,6 +58,12 @@ const envSchema = z.object({
   KEEL_MICRO_BATCH_ROWS: positiveInt('KEEL_MICRO_BATCH_ROWS', 256),
   KEEL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'KEEL_LOG_LEVEL must be fatal, error, warn, info, debug, trace or silent' }).default('info'),
   KEEL_AUTH: z.enum(['keys', 'open-loopback'], { error: 'KEEL_AUTH must be keys or open-loopback' }).optional(),
+  KEEL_TRAINER_COMMANDS: z.string().optional(),
+  KEEL_DATA_ROOTS: z.string().optional(),
+  KEEL_DATA_SCHEMAS: z
+    .string()
+    .regex(/^\s*[a-z_][a-z0-9_]{0,62}\s*(,\s*[a-z_][a-z0-9_]{0,62}\s*)*$/, 'KEEL_DATA_SCHEMAS must be a comma-separated list of schema names (lower case letters, digits, underscores)')
+    .optional(),
 });
 
 /**
@@ -89,6 +96,22 @@ export interface ArtifactsConfig {
   region: string;
 }
 
+/**
+ * What a training worker may do on its host: powers of the worker's operator, never of whoever
+ * starts a pipeline (see README "Security model").
+ */
+export interface WorkerConfig {
+  /** Absolute paths: programs or scripts (files) and folders (everything under them) the `command` trainer may run; bare names are looked up on PATH. */
+  trainerCommands: string[];
+  /** Absolute folders `file://` training data may be read from. */
+  dataRoots: string[];
+  /** Postgres schemas training tables may be read from (`pg_*` and `information_schema` never). */
+  dataSchemas: string[];
+}
+
+/** The checkout Keel runs from: its bundled examples and its `data/` folder are the workers' defaults. */
+const CHECKOUT = fileURLToPath(new URL('../', import.meta.url));
+
 export interface KeelConfig {
   /** Local state: Temporal database, embedded Postgres, artifacts, cached binaries. */
   home: string;
@@ -109,6 +132,7 @@ export interface KeelConfig {
     microBatchRows: number;
     logLevel: string;
   };
+  worker: WorkerConfig;
 }
 
 /** The embedded Postgres credentials: local-only, loopback-bound, created by `keel up`. */
@@ -162,7 +186,22 @@ export function loadConfig(source: ConfigSource = { env: process.env, cwd: proce
       microBatchRows: env.KEEL_MICRO_BATCH_ROWS,
       logLevel: env.KEEL_LOG_LEVEL,
     },
+    worker: {
+      trainerCommands: env.KEEL_TRAINER_COMMANDS === undefined ? [path.join(CHECKOUT, 'examples')] : commandEntries(listOf(env.KEEL_TRAINER_COMMANDS), source.cwd),
+      dataRoots: env.KEEL_DATA_ROOTS === undefined ? [path.join(CHECKOUT, 'data'), home] : listOf(env.KEEL_DATA_ROOTS).map((root) => path.resolve(source.cwd, root)),
+      dataSchemas: env.KEEL_DATA_SCHEMAS === undefined ? ['public', 'churn'] : listOf(env.KEEL_DATA_SCHEMAS),
+    },
   };
+}
+
+/** A comma-separated variable's entries, trimmed, empty ones dropped. */
+function listOf(value: string): string[] {
+  return value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+}
+
+/** Entries with a `/` are paths (relative ones against `cwd`); bare names stay names, looked up on PATH when checked. */
+function commandEntries(entries: string[], cwd: string): string[] {
+  return entries.map((entry) => (entry.includes('/') ? path.resolve(cwd, entry) : entry));
 }
 
 /** `file://.keel/artifacts` (relative) becomes an absolute `file:///…` URI. */

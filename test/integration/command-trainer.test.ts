@@ -71,6 +71,8 @@ function options(overrides: Partial<CommandTrainerOptions> & Pick<CommandTrainer
     train: small,
     label: 'churned',
     featureNames: FEATURES,
+    // The checkout (the Python example, the missing ./no/such/train.sh) and node itself (the inline scripts).
+    allowedCommands: [ROOT, NODE],
     workDir: tempDir('keel-command-trainer-'),
     timeoutMs: 60_000,
     cwd: ROOT,
