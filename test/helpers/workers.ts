@@ -72,12 +72,11 @@ export interface WorkerProcess {
  * Runs the real `keel worker --queue …` as a child process (what `keel up` runs), for tests that
  * need what only a process shows: that it is still alive, or what its configuration allows.
  */
-export function startWorkerProcess(queues: readonly string[], env: NodeJS.ProcessEnv): WorkerProcess {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'keel.js'), 'worker', ...queues.flatMap((queue) => ['--queue', queue])], {
-    cwd: REPO_ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function startWorkerProcess(queues: readonly string[], env: NodeJS.ProcessEnv, options: { umask?: string } = {}): WorkerProcess {
+  const command = [process.execPath, path.join(REPO_ROOT, 'bin', 'keel.js'), 'worker', ...queues.flatMap((queue) => ['--queue', queue])];
+  // With `umask`, through sh: the worker runs under that umask (e.g. 000, to see modes set explicitly).
+  const [program, ...args] = options.umask === undefined ? command : ['/bin/sh', '-c', `umask ${options.umask} && exec "$0" "$@"`, ...command];
+  const child = spawn(program!, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   atExit(() => child.kill('SIGKILL'));
   let output = '';
   const collect = (chunk: Buffer) => {

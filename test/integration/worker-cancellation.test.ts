@@ -128,10 +128,11 @@ describe('cancelling a training run on a real worker process', () => {
       trainer: { kind: 'logreg' },
     });
     // The training queue runs one activity at a time: a cancelled fit still running would hold it for hours.
-    const result = (await Promise.race([
-      handle.result(),
-      waitFor('the next run to finish', () => undefined, 240_000, worker),
-    ])) as TrainingPipelineResult;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the next run did not finish within 4 minutes:\n${worker.output()}`)), 240_000);
+    });
+    const result = (await Promise.race([handle.result(), deadline]).finally(() => clearTimeout(timer))) as TrainingPipelineResult;
     assert.equal(result.trainer, 'logreg');
     assert.ok(worker.alive(), `the worker process exited:\n${worker.output()}`);
   });
