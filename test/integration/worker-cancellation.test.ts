@@ -14,8 +14,9 @@ import { migrate } from '../../stores/migrate.js';
 import { freshDatabase, testDatabaseUrl, testTemporal, uniqueTaskQueue } from '../helpers/services.js';
 import { tempDir } from '../helpers/temp.js';
 import { syntheticChurnTable } from '../helpers/training-data.js';
-import type { WorkerProcess } from '../helpers/workers.js';
-import { startWorkerProcess, testClient } from '../helpers/workers.js';
+import { testClient } from '../helpers/temporal-client.js';
+import type { WorkerProcess } from '../helpers/worker-process.js';
+import { startWorkerProcess } from '../helpers/worker-process.js';
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms: number, worker: WorkerProcess): Promise<T> {
   const deadline = Date.now() + ms;

@@ -6,10 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, statSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
+import { toFeatures } from '../../lib/data/features.js';
+import { fitLogisticRegression } from '../../lib/ml/logreg.js';
 import type { TrainingPipelineResult } from '../../lib/schemas/training-pipeline-result.js';
 import { writeTable } from '../../stores/datasets.js';
 import { createDb, type Db } from '../../stores/db.js';
@@ -18,10 +20,12 @@ import { REPO_ROOT, freshDatabase, testDatabaseUrl, testTemporal, uniqueTaskQueu
 import { tempDir } from '../helpers/temp.js';
 import { syntheticChurnTable } from '../helpers/training-data.js';
 import { expectInvalidInputFailure } from '../helpers/workflow-failures.js';
-import type { WorkerProcess } from '../helpers/workers.js';
-import { startWorkerProcess, testClient } from '../helpers/workers.js';
+import { testClient } from '../helpers/temporal-client.js';
+import type { WorkerProcess } from '../helpers/worker-process.js';
+import { startWorkerProcess } from '../helpers/worker-process.js';
 
 const SYSTEM_PYTHON = '/usr/bin/python3';
+const COMMAND_FEATURES = ['tenure_months', 'monthly_spend', 'support_tickets'];
 const pythonReady = spawnSync(SYSTEM_PYTHON, ['-c', 'import sklearn, onnx']).status === 0;
 
 /** Every file and folder under `dir` with its permission bits. */
@@ -40,6 +44,7 @@ describe('worker powers: commands, data folders and schemas the operator allows'
   let root: string;
   let outside: string;
   let artifactsDir: string;
+  let trainers: string;
   const queue = uniqueTaskQueue('keel');
 
   before(async () => {
@@ -52,6 +57,15 @@ describe('worker powers: commands, data folders and schemas the operator allows'
     await writeTable(path.join(root, 'train.csv'), syntheticChurnTable({ rows: 800, seed: 5 }));
     await writeTable(path.join(outside, 'secret.csv'), syntheticChurnTable({ rows: 800, seed: 6 }));
     symlinkSync(path.join(outside, 'secret.csv'), path.join(root, 'link.csv'));
+    // An allowed trainer that needs no Python: it hands back a model Keel fitted beforehand.
+    trainers = tempDir('keel-powers-trainers-');
+    const { x, y } = toFeatures(syntheticChurnTable({ rows: 800, seed: 8 }), { label: 'churned', features: COMMAND_FEATURES });
+    writeFileSync(path.join(trainers, 'model.onnx'), fitLogisticRegression(x, y, { C: 1 }).toOnnx());
+    writeFileSync(
+      path.join(trainers, 'copy-model.js'),
+      `const fs = require('node:fs'); const path = require('node:path');\n` +
+        `fs.copyFileSync(path.join(__dirname, 'model.onnx'), path.join(process.env.KEEL_OUTPUT, 'model.onnx'));\n`,
+    );
     mkdirSync(path.join(root, 'sub'));
     await db.query(`CREATE TABLE public.training_rows AS
       SELECT g AS customer_id, (g % 48)::float8 AS tenure_months, (g % 7)::int AS support_tickets,
@@ -67,7 +81,7 @@ describe('worker powers: commands, data folders and schemas the operator allows'
         KEEL_ARTIFACTS: `file://${artifactsDir}`,
         KEEL_HOME: path.join(root, 'home'),
         KEEL_DATA_ROOTS: root,
-        KEEL_TRAINER_COMMANDS: path.join(REPO_ROOT, 'examples'),
+        KEEL_TRAINER_COMMANDS: `${path.join(REPO_ROOT, 'examples')},${trainers}`,
         KEEL_DATA_SCHEMAS: 'public',
       },
       { umask: '000' },
@@ -147,10 +161,16 @@ describe('worker powers: commands, data folders and schemas the operator allows'
     assert.ok(fromFile.dataset.rows > 0);
     const fromTable = await run({ data: { table: 'training_rows' } });
     assert.ok(fromTable.dataset.rows > 0);
+    const fromCommand = await run({
+      data: { uri: fileUri(path.join(root, 'train.csv')) },
+      features: COMMAND_FEATURES,
+      trainer: { kind: 'command', command: ['node', path.join(trainers, 'copy-model.js')] },
+    });
+    assert.equal(fromCommand.trainer, 'command');
     if (pythonReady) {
       const fromPython = await run({
         data: { uri: fileUri(path.join(root, 'train.csv')) },
-        features: ['tenure_months', 'monthly_spend', 'support_tickets'],
+        features: COMMAND_FEATURES,
         trainer: { kind: 'command', command: [SYSTEM_PYTHON, 'examples/python-trainer/train.py'], params: { C: 1.0 } },
       });
       assert.equal(fromPython.trainer, 'command');
