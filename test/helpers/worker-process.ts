@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { collectOutput } from './child-output.js';
 import { REPO_ROOT } from './services.js';
 import { atExit } from './temp.js';
 
@@ -24,17 +25,12 @@ export function startWorkerProcess(queues: readonly string[], env: NodeJS.Proces
   const [program, ...args] = options.umask === undefined ? command : ['/bin/sh', '-c', `umask ${options.umask} && exec "$0" "$@"`, ...command];
   const child = spawn(program!, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   atExit(() => child.kill('SIGKILL'));
-  let output = '';
-  const collect = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-200_000);
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
+  const output = collectOutput(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const alive = () => child.exitCode === null && child.signalCode === null;
   return {
     child,
-    output: () => output,
+    output,
     alive,
     stop: async () => {
       if (!alive()) return;
