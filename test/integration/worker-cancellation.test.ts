@@ -3,7 +3,7 @@
  * process: the run ends Canceled, the trainer stops, and the same worker process keeps serving.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client, WorkflowHandle } from '@temporalio/client';
@@ -109,16 +109,24 @@ describe('cancelling a training run on a real worker process', () => {
     const handle = await start('cancel-gbdt', {
       model: 'cancel_gbdt',
       data: { uri: `file://${path.join(dir, 'big.csv')}` },
-      // Far more trees than the test could wait for: only a fit that stops on cancellation frees the worker.
+      // Far more trees than the test could wait for: only a fit that stops on cancellation stops storing checkpoints.
       trainer: { kind: 'gbdt', params: { maxIter: 1_000_000, earlyStopping: false, learningRate: 0.0001 } },
     });
-    await waitFor('trees being grown', async () => {
+    await waitFor('a checkpoint being stored', async () => {
       const pending = (await handle.describe()).raw.pendingActivities ?? [];
       const details = pending.find((a) => a.activityType?.name === 'trainModel')?.heartbeatDetails?.payloads?.[0]?.data;
-      return details && (JSON.parse(Buffer.from(details).toString()) as { done?: number }).done ? true : undefined;
+      return details && (JSON.parse(Buffer.from(details).toString()) as { checkpoint?: string }).checkpoint ? true : undefined;
     }, 180_000, worker);
     await handle.cancel();
     await expectCanceled(handle);
+    // A fit still running stores a checkpoint artifact every few seconds: once stopped, none for 15 s.
+    const stored = () => readdirSync(path.join(dir, 'artifacts', 'sha256'), { recursive: true }).length;
+    let last = stored();
+    let unchangedSince = Date.now();
+    await waitFor('the fit to stop storing checkpoints', () => {
+      if (stored() !== last) [last, unchangedSince] = [stored(), Date.now()];
+      return Date.now() - unchangedSince >= 15_000 ? true : undefined;
+    }, 120_000, worker);
     assert.ok(worker.alive(), `the worker process exited:\n${worker.output()}`);
   });
 
@@ -128,7 +136,7 @@ describe('cancelling a training run on a real worker process', () => {
       data: { uri: `file://${path.join(dir, 'small.csv')}` },
       trainer: { kind: 'logreg' },
     });
-    // The training queue runs one activity at a time: a cancelled fit still running would hold it for hours.
+    // A worker that died on a cancellation would leave this run waiting forever.
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`the next run did not finish within 4 minutes:\n${worker.output()}`)), 240_000);
