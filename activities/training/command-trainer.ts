@@ -60,6 +60,7 @@ import { getColumn, schemaOf, withColumn } from '../../lib/data/table.js';
 import { InvalidInput, KeelError } from '../../lib/errors.js';
 import { INPUT_NAME, LABEL_OUTPUT, PROBABILITIES_OUTPUT } from '../../lib/onnx/builder.js';
 import { loadOnnxScorer } from '../../lib/onnx/scorer.js';
+import { mkdirOwnerOnly, OWNER_ONLY_DIR } from '../../lib/owner-only.js';
 import { checkTrainerCommand } from '../../lib/trainer-commands.js';
 import { writeTable } from '../../stores/datasets.js';
 
@@ -173,7 +174,7 @@ export async function runCommandTrainer(options: CommandTrainerOptions): Promise
   await mkdir(options.workDir, { recursive: true });
   const dir = await mkdtemp(path.join(path.resolve(options.workDir), 'keel-train-'));
   // Owner-only whatever the umask: the folder holds a copy of the training data.
-  await chmod(dir, 0o700);
+  await chmod(dir, OWNER_ONLY_DIR);
   const outputDir = path.join(dir, 'output');
   let succeeded = false;
   const heartbeatTimer = setInterval(() => {
@@ -278,8 +279,7 @@ async function writeInputs(
     params: path.join(dir, 'params.json'),
     schema: path.join(dir, 'schema.json'),
   };
-  await mkdir(outputDir);
-  await chmod(outputDir, 0o700);
+  await mkdirOwnerOnly(outputDir);
   await writeTable(files.csv, train);
   options.signal?.throwIfAborted();
   await writeTable(files.parquet, train);
