@@ -1,3 +1,4 @@
+import type { WorkerConfig } from '../lib/config.js';
 import type { OnDemandFeature } from '../lib/features/on-demand.js';
 import type { ArtifactStore } from '../stores/artifacts/index.js';
 import type { S3Access } from '../stores/data-files.js';
@@ -17,6 +18,8 @@ export interface ActivityDeps {
   onDemand?: readonly OnDemandFeature[];
   /** Engine `auto` of feature-view training sets runs DuckDB from this many entity rows (`KEEL_DUCKDB_AUTO_MIN_ROWS`). */
   duckdbAutoMinRows?: number;
+  /** What this worker's operator allows (`KEEL_TRAINER_COMMANDS`, `KEEL_DATA_ROOTS`, `KEEL_DATA_SCHEMAS`). */
+  worker: WorkerConfig;
 }
 
 /** All activity implementations, registered on both task queues. */

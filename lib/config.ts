@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { InvalidInput } from './errors.js';
 
@@ -63,6 +64,12 @@ const envSchema = z.object({
     .number({ error: 'KEEL_API_KEY_GRACE_SECONDS must be a number of seconds' })
     .min(0, 'KEEL_API_KEY_GRACE_SECONDS must be 0 or more')
     .default(300),
+  KEEL_TRAINER_COMMANDS: z.string().optional(),
+  KEEL_DATA_ROOTS: z.string().optional(),
+  KEEL_DATA_SCHEMAS: z
+    .string()
+    .regex(/^\s*[a-z_][a-z0-9_]{0,62}\s*(,\s*[a-z_][a-z0-9_]{0,62}\s*)*$/, 'KEEL_DATA_SCHEMAS must be a comma-separated list of schema names (lower case letters, digits, underscores)')
+    .optional(),
 });
 
 /**
@@ -95,6 +102,22 @@ export interface ArtifactsConfig {
   region: string;
 }
 
+/**
+ * What a training worker may do on its host: powers of the worker's operator, never of whoever
+ * starts a pipeline (see README "Security model").
+ */
+export interface WorkerConfig {
+  /** Absolute paths: programs or scripts (files) and folders (everything under them) the `command` trainer may run; bare names are looked up on PATH. */
+  trainerCommands: string[];
+  /** Absolute folders `file://` training data may be read from. */
+  dataRoots: string[];
+  /** Postgres schemas training tables may be read from (`pg_*` and `information_schema` never). */
+  dataSchemas: string[];
+}
+
+/** The checkout Keel runs from: its bundled examples and its `data/` folder are the workers' defaults. */
+const CHECKOUT = fileURLToPath(new URL('../', import.meta.url));
+
 export interface KeelConfig {
   /** Local state: Temporal database, embedded Postgres, artifacts, cached binaries. */
   home: string;
@@ -116,6 +139,7 @@ export interface KeelConfig {
     logLevel: string;
   };
   features: FeaturesConfig;
+  worker: WorkerConfig;
   /** Gateway API keys while Postgres is unreachable. */
   apiKeys: {
     /** A key verified this recently keeps working (revocation applies once Postgres answers again). */
@@ -186,13 +210,27 @@ export function loadConfig(source: ConfigSource = { env: process.env, cwd: proce
       duckdbAutoMinRows: env.KEEL_DUCKDB_AUTO_MIN_ROWS,
     },
     apiKeys: { graceMs: env.KEEL_API_KEY_GRACE_SECONDS * 1000 },
+    worker: {
+      trainerCommands: env.KEEL_TRAINER_COMMANDS === undefined ? [path.join(CHECKOUT, 'examples')] : commandEntries(listOf(env.KEEL_TRAINER_COMMANDS), source.cwd),
+      dataRoots: env.KEEL_DATA_ROOTS === undefined ? [path.join(CHECKOUT, 'data'), home] : listOf(env.KEEL_DATA_ROOTS).map((root) => path.resolve(source.cwd, root)),
+      dataSchemas: env.KEEL_DATA_SCHEMAS === undefined ? ['public', 'churn'] : listOf(env.KEEL_DATA_SCHEMAS),
+    },
   };
 }
 
 /** `KEEL_FEATURE_MODULES`: comma-separated paths (relative ones against the working folder). */
 function featureModules(value: string | undefined, cwd: string): string[] {
-  const paths = (value ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
-  return [...new Set(paths.map((p) => path.resolve(cwd, p)))];
+  return [...new Set(listOf(value ?? '').map((p) => path.resolve(cwd, p)))];
+}
+
+/** A comma-separated variable's entries, trimmed, empty ones dropped. */
+function listOf(value: string): string[] {
+  return value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+}
+
+/** Entries with a `/` are paths (relative ones against `cwd`); bare names stay names, looked up on PATH when checked. */
+function commandEntries(entries: string[], cwd: string): string[] {
+  return entries.map((entry) => (entry.includes('/') ? path.resolve(cwd, entry) : entry));
 }
 
 /** `file://.keel/artifacts` (relative) becomes an absolute `file:///…` URI. */

@@ -6,13 +6,14 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { InvalidInput } from '../lib/errors.js';
+import { isInside } from '../lib/paths.js';
 import type { Table } from '../lib/data/table.js';
 import { localPath, readTable } from './datasets.js';
 
@@ -41,12 +42,32 @@ function parseS3DataUri(uri: string): { bucket: string; key: string } {
 }
 
 /**
+ * A local data file's real path (symlinks and `..` resolved) when it lies under one of `roots`
+ * (the worker's `KEEL_DATA_ROOTS`); anything else is an InvalidInput naming the rule, the same
+ * whether or not the file exists, so the refusal tells nothing about the host's files.
+ */
+export async function resolveUnderRoots(file: string, roots: readonly string[], field: string): Promise<string> {
+  const realRoots = (await Promise.all(roots.map((root) => realpath(root).catch(() => undefined)))).filter((root) => root !== undefined);
+  let real: string;
+  try {
+    real = await realpath(file);
+  } catch (error) {
+    // A missing file under a root is reported as missing; anywhere else it is refused like any other.
+    if (roots.some((root) => isInside(path.resolve(file), path.resolve(root)))) throw error;
+    throw new InvalidInput(`${field}: file not under a folder allowed by KEEL_DATA_ROOTS`, field);
+  }
+  if (!realRoots.some((root) => isInside(real, root))) throw new InvalidInput(`${field}: file not under a folder allowed by KEEL_DATA_ROOTS`, field);
+  return real;
+}
+
+/**
  * Makes the file local and hashes it. `cleanup` removes any downloaded copy. A missing file or
- * object, or a sha256 other than `expectedSha256`, is an InvalidInput naming the URI.
+ * object, or a sha256 other than `expectedSha256`, is an InvalidInput naming the URI. With
+ * `roots`, a local file is read only under them (see resolveUnderRoots).
  */
 export async function openDataFile(
   uri: string,
-  options: { s3?: S3Access; expectedSha256?: string; field?: string } = {},
+  options: { s3?: S3Access; expectedSha256?: string; field?: string; roots?: readonly string[] } = {},
 ): Promise<LocalDataFile & { cleanup: () => Promise<void> }> {
   const field = options.field ?? 'data.uri';
   let file: string;
@@ -63,7 +84,7 @@ export async function openDataFile(
     });
     try {
       const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      await pipeline(object.Body as Readable, createWriteStream(file));
+      await pipeline(object.Body as Readable, createWriteStream(file, { mode: 0o600 }));
     } catch (error) {
       await cleanup();
       const name = (error as { name?: string }).name;
@@ -76,6 +97,7 @@ export async function openDataFile(
     file = localPath(uri);
   }
   try {
+    if (options.roots && !uri.startsWith('s3://')) file = await resolveUnderRoots(file, options.roots, field);
     const info = await stat(file);
     if (!info.isFile()) throw new InvalidInput(`${uri}: not a file`, field);
     const sha256 = await sha256OfFile(file);

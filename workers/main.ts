@@ -25,6 +25,7 @@ export async function runWorkers({ config, queues, log = console.error }: RunWor
   try {
     const deps = {
       db,
+      worker: config.worker,
       artifacts: openArtifactStore(config.artifacts),
       s3: { endpoint: config.artifacts.s3Endpoint, region: config.artifacts.region },
       onDemand,

@@ -4,6 +4,7 @@
  * with feature views — and returns references only.
  */
 import { Context } from '@temporalio/activity';
+import type { WorkerConfig } from '../../lib/config.js';
 import { InvalidInput } from '../../lib/errors.js';
 import type { OnDemandFeature } from '../../lib/features/on-demand.js';
 import { applyOnDemandFeatures, onDemandRegistry, onDemandSpec } from '../../lib/features/on-demand.js';
@@ -17,6 +18,7 @@ import { putTable } from '../../stores/datasets.js';
 import type { Db } from '../../stores/db.js';
 import { getHistoricalFeatures } from '../../stores/features/historical.js';
 import { readPostgresTable, tableFingerprint } from '../../stores/pg-table.js';
+import { checkTableAccess } from '../../stores/table-access.js';
 import { getDataset } from '../../stores/registry.js';
 import { prepareExample } from './example-data.js';
 import type { TrainingSetRef, TrainingSetSource } from './shared.js';
@@ -35,6 +37,8 @@ export interface BuildDeps {
   onDemand?: readonly OnDemandFeature[];
   /** Engine `auto`: DuckDB from this many entity rows (default `DUCKDB_AUTO_MIN_ROWS`). */
   duckdbAutoMinRows?: number;
+  /** The folders and schemas this worker's operator allows data to be read from. */
+  worker: Pick<WorkerConfig, 'dataRoots' | 'dataSchemas'>;
 }
 
 const TIMESTAMP_GUESS = 'event_timestamp';
@@ -47,6 +51,7 @@ export async function buildTrainingSet(deps: BuildDeps, input: BuildTrainingSetI
     case 'table':
       return fromTables(deps, data, input.entityKeys);
     case 'features':
+      await checkTableAccess(deps.db, data.entities, deps.worker.dataSchemas, 'data.entities');
       return fromFeatureViews(deps, data);
     case 'dataset':
       return fromDataset(deps, data, input.entityKeys);
@@ -76,13 +81,14 @@ function guessTimestamp(table: Table): string | null {
 }
 
 async function fromFiles(deps: BuildDeps, data: Extract<DataSource, { kind: 'file' }>, entityKeys: string[] = []) {
-  const train = await openDataFile(data.uri, { s3: deps.s3, expectedSha256: data.sha256, field: 'data.uri' });
+  const roots = deps.worker.dataRoots;
+  const train = await openDataFile(data.uri, { s3: deps.s3, expectedSha256: data.sha256, field: 'data.uri', roots });
   try {
     const table = await readDataFile(train, 'data.uri');
     let holdout: Table | null = null;
     let holdoutSha256: string | undefined;
     if (data.holdoutUri) {
-      const file = await openDataFile(data.holdoutUri, { s3: deps.s3, expectedSha256: data.holdoutSha256, field: 'data.holdoutUri' });
+      const file = await openDataFile(data.holdoutUri, { s3: deps.s3, expectedSha256: data.holdoutSha256, field: 'data.holdoutUri', roots });
       try {
         holdout = await readDataFile(file, 'data.holdoutUri');
         holdoutSha256 = file.sha256;
@@ -103,6 +109,8 @@ async function fromFiles(deps: BuildDeps, data: Extract<DataSource, { kind: 'fil
 }
 
 async function fromTables(deps: BuildDeps, data: Extract<DataSource, { kind: 'table' }>, entityKeys: string[] = []) {
+  await checkTableAccess(deps.db, data.table, deps.worker.dataSchemas, 'data.table');
+  if (data.holdoutTable) await checkTableAccess(deps.db, data.holdoutTable, deps.worker.dataSchemas, 'data.holdoutTable');
   const table = await readPostgresTable(deps.db, data.table);
   const holdout = data.holdoutTable ? await readPostgresTable(deps.db, data.holdoutTable) : null;
   const source: TrainingSetSource = {

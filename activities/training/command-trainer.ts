@@ -28,6 +28,11 @@
  *   arguments (`-m`, `pkg.module`, `0.5`) pass unchanged; write paths as separate arguments
  *   (`--config conf.yaml`, not `--config=conf.yaml`).
  *
+ * Only what `allowedCommands` (the worker's `KEEL_TRAINER_COMMANDS`) permits runs: anything else
+ * is a non-retryable `InvalidInput` naming the rule, before any file is written.
+ *
+ * The working directory and everything Keel writes in it are owner-only (0700 / 0600).
+ *
  * Failures, each with the last stderr lines in the message (stdout's when stderr is empty):
  * - the program cannot be started (not found, not executable), exits non-zero or is killed by a
  *   signal it did not get from Keel, writes no `model.onnx`, or writes one that onnxruntime cannot
@@ -46,7 +51,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { featureSpecFor, labelsFromColumn } from '../../lib/data/features.js';
 import type { FeatureColumnSpec, FeatureSpec } from '../../lib/data/features.js';
@@ -55,6 +60,8 @@ import { getColumn, schemaOf, withColumn } from '../../lib/data/table.js';
 import { InvalidInput, KeelError } from '../../lib/errors.js';
 import { INPUT_NAME, LABEL_OUTPUT, PROBABILITIES_OUTPUT } from '../../lib/onnx/builder.js';
 import { loadOnnxScorer } from '../../lib/onnx/scorer.js';
+import { mkdirOwnerOnly, OWNER_ONLY_DIR } from '../../lib/owner-only.js';
+import { checkTrainerCommand } from '../../lib/trainer-commands.js';
 import { writeTable } from '../../stores/datasets.js';
 
 /** The training command ran longer than its timeout and was stopped. */
@@ -77,6 +84,8 @@ export interface CommandTrainerHeartbeat {
 export interface CommandTrainerOptions {
   /** Program and arguments, run without a shell. */
   command: readonly string[];
+  /** What the worker's operator allows to run (`KEEL_TRAINER_COMMANDS`, see lib/trainer-commands.ts); anything else is refused before it starts. */
+  allowedCommands: readonly string[];
   /** Written to params.json as given. */
   params: Record<string, unknown>;
   /** The training rows: the label, the features and any other columns (written as they are). */
@@ -152,6 +161,7 @@ export async function runCommandTrainer(options: CommandTrainerOptions): Promise
   const { signal } = options;
   signal?.throwIfAborted();
   const command = resolveCommand(options.command, options.cwd ?? process.cwd());
+  await checkTrainerCommand(command, options.allowedCommands);
   // For messages: the command as run, long inline scripts shortened.
   const shown = command.map((part) => (part.length > 120 ? `${part.slice(0, 117)}...` : part)).join(' ');
   const train = prepareTable(options.train, options.label, options.featureNames);
@@ -163,6 +173,8 @@ export async function runCommandTrainer(options: CommandTrainerOptions): Promise
 
   await mkdir(options.workDir, { recursive: true });
   const dir = await mkdtemp(path.join(path.resolve(options.workDir), 'keel-train-'));
+  // Owner-only whatever the umask: the folder holds a copy of the training data.
+  await chmod(dir, OWNER_ONLY_DIR);
   const outputDir = path.join(dir, 'output');
   let succeeded = false;
   const heartbeatTimer = setInterval(() => {
@@ -267,13 +279,14 @@ async function writeInputs(
     params: path.join(dir, 'params.json'),
     schema: path.join(dir, 'schema.json'),
   };
-  await mkdir(outputDir);
+  await mkdirOwnerOnly(outputDir);
   await writeTable(files.csv, train);
   options.signal?.throwIfAborted();
   await writeTable(files.parquet, train);
   await writeFile(files.params, `${JSON.stringify(options.params ?? {}, null, 2)}\n`);
   const features = options.featureSpec?.features ?? featureSpecFor(train, options.featureNames).features;
   await writeFile(files.schema, `${JSON.stringify(trainingSchema(train, options.label, features, outputDir), null, 2)}\n`);
+  for (const file of Object.values(files)) await chmod(file, 0o600);
   return files;
 }
 

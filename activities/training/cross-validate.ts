@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { Context } from '@temporalio/activity';
+import type { WorkerConfig } from '../../lib/config.js';
 import type { FeatureSpec } from '../../lib/data/features.js';
 import { applyFeatureSpec, labelsFromColumn } from '../../lib/data/features.js';
 import { selectColumns, takeTableRows } from '../../lib/data/table.js';
@@ -32,8 +33,10 @@ export interface CrossValidateInput {
   seed: number;
 }
 
-export async function crossValidate(deps: { artifacts: ArtifactStore }, input: CrossValidateInput): Promise<CvMetrics> {
+export async function crossValidate(deps: { artifacts: ArtifactStore; worker: Pick<WorkerConfig, 'trainerCommands'> }, input: CrossValidateInput): Promise<CvMetrics> {
   const { trainer, featureSpec, label, folds } = input;
+  // Captured now: listeners and timers (e.g. the cancellation's abort listener) run outside the activity's async context.
+  const context = Context.current();
   const progress = progressReporter('crossValidate');
   const { train } = await splitTables(deps.artifacts, input.trainingSet, input.split);
   const x = applyFeatureSpec(train, featureSpec);
@@ -49,6 +52,7 @@ export async function crossValidate(deps: { artifacts: ArtifactStore }, input: C
       const names = featureSpec.features.map((f) => f.name);
       const result = await runCommandTrainer({
         command: trainer.command,
+        allowedCommands: deps.worker.trainerCommands,
         params: trainer.params,
         train: selectColumns(takeTableRows(train, fold.train), [...names, label]),
         label,
@@ -58,7 +62,7 @@ export async function crossValidate(deps: { artifacts: ArtifactStore }, input: C
         timeoutMs: trainer.timeoutSeconds * 1000,
         signal: progress.cancellation,
         heartbeat: () => progress.report(k, folds, `fold ${k + 1} of ${folds}: command running`),
-        log: (line) => Context.current().log.info(line),
+        log: (line) => context.log.info(line),
       });
       const scorer = await loadOnnxScorer(result.onnx, names);
       try {
@@ -68,7 +72,10 @@ export async function crossValidate(deps: { artifacts: ArtifactStore }, input: C
       }
     } else {
       const model = await fitBuiltIn(trainer, takeRows(x, fold.train), takeLabels(y, fold.train), input.seed, {
-        onProgress: ({ done, total }) => progress.report(k, folds, `fold ${k + 1} of ${folds}: ${done}/${total}`),
+        onProgress: ({ done, total }) => {
+          progress.cancellation.throwIfAborted();
+          progress.report(k, folds, `fold ${k + 1} of ${folds}: ${done}/${total}`);
+        },
       });
       p = model.predictProba(takeRows(x, fold.test));
     }

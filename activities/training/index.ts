@@ -3,6 +3,7 @@
  * `keel` queue, CPU-heavy ones (trainModel, evaluateModel, crossValidate) on `keel-training`;
  * every worker registers all of them and the workflow picks the queue.
  */
+import type { WorkerConfig } from '../../lib/config.js';
 import type { OnDemandFeature } from '../../lib/features/on-demand.js';
 import type { ArtifactStore } from '../../stores/artifacts/index.js';
 import type { S3Access } from '../../stores/data-files.js';
@@ -29,6 +30,8 @@ export interface TrainingDeps {
   s3?: S3Access;
   onDemand?: readonly OnDemandFeature[];
   duckdbAutoMinRows?: number;
+  /** What this worker's operator allows: trainer commands, data folders and schemas. */
+  worker: WorkerConfig;
 }
 
 export function createTrainingActivities(deps: TrainingDeps) {

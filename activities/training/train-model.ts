@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { Context } from '@temporalio/activity';
+import type { WorkerConfig } from '../../lib/config.js';
 import type { FeatureSpec } from '../../lib/data/features.js';
 import { applyFeatureSpec, featureSpecFor, labelsFromColumn } from '../../lib/data/features.js';
 import { selectColumns } from '../../lib/data/table.js';
@@ -54,9 +55,11 @@ interface TrainHeartbeat {
 // Writing a checkpoint costs a serialisation and an upload: at most this often.
 const CHECKPOINT_EVERY_MS = 3_000;
 
-export async function trainModel(deps: { artifacts: ArtifactStore }, input: TrainModelInput): Promise<TrainModelResult> {
+export async function trainModel(deps: { artifacts: ArtifactStore; worker: Pick<WorkerConfig, 'trainerCommands'> }, input: TrainModelInput): Promise<TrainModelResult> {
   const started = Date.now();
   const { trainer, label, features } = input;
+  // Captured now: listeners and timers (e.g. the cancellation's abort listener) run outside the activity's async context.
+  const context = Context.current();
   const progress = progressReporter('trainModel');
   const full = await loadTable(deps.artifacts, input.trainingSet.dataset);
   const { train } = await splitTables(deps.artifacts, input.trainingSet, input.split);
@@ -66,6 +69,7 @@ export async function trainModel(deps: { artifacts: ArtifactStore }, input: Trai
   if (trainer.kind === 'command') {
     const result = await runCommandTrainer({
       command: trainer.command,
+      allowedCommands: deps.worker.trainerCommands,
       params: trainer.params,
       train: selectColumns(train, [...features, label]),
       label,
@@ -75,7 +79,7 @@ export async function trainModel(deps: { artifacts: ArtifactStore }, input: Trai
       timeoutMs: trainer.timeoutSeconds * 1000,
       signal: progress.cancellation,
       heartbeat: ({ elapsedMs }) => progress.report(0, 1, `command running for ${Math.round(elapsedMs / 1000)} s`),
-      log: (line) => Context.current().log.info(line),
+      log: (line) => context.log.info(line),
     });
     const onnx = await deps.artifacts.put(result.onnx);
     return { kind: 'command', onnx, featureSpec, featureImportance: null, trainRows: train.rowCount, elapsedMs: Date.now() - started };
@@ -90,7 +94,11 @@ export async function trainModel(deps: { artifacts: ArtifactStore }, input: Trai
   let checkpointed = previous?.checkpointed ?? 0;
   const model = await fitBuiltIn(trainer, x, y, input.seed, {
     checkpoint,
-    onProgress: ({ done, total, message }) => progress.report(done, total, message),
+    onProgress: ({ done, total, message }) => {
+      // A cancelled fit stops at the next tree instead of holding the worker's training slot.
+      progress.cancellation.throwIfAborted();
+      progress.report(done, total, message);
+    },
     onCheckpoint: async (next) => {
       if (Date.now() - lastCheckpointAt < CHECKPOINT_EVERY_MS && !next.finished) return;
       checkpointRef = (await putJson(deps.artifacts, next)).sha256;

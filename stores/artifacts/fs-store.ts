@@ -1,17 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, link, mkdir, open as openFile, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { chmod, link, open as openFile, readdir, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ArtifactNotFound } from '../../lib/errors.js';
 import { isSha256 } from '../../lib/hash.js';
+import { mkdirOwnerOnly } from '../../lib/owner-only.js';
 import type { ArtifactBody, ArtifactRef, ArtifactStore } from './types.js';
 import { assertSha256, downloadVerified, pipeVerified, readAll, hashingStream, toReadable, verifyingStream } from './verify.js';
 
 /**
  * Artifacts as files under `<root>/sha256/<first two hex>/<hex>`. Writes go to a temp file first and
  * are hard-linked into place, so a reader never sees a partial file and an existing one is never replaced.
+ * Files are 0400 and the folders Keel makes 0700 (owner-only, whatever the umask).
  */
 export class FsArtifactStore implements ArtifactStore {
   readonly rootUri: string;
@@ -31,17 +33,18 @@ export class FsArtifactStore implements ArtifactStore {
 
   async put(body: ArtifactBody): Promise<ArtifactRef> {
     const tempDir = path.join(this.root, 'tmp');
-    await mkdir(tempDir, { recursive: true });
+    await mkdirOwnerOnly(tempDir);
     const temp = path.join(tempDir, randomUUID());
     const hashing = hashingStream();
     try {
-      await pipeline(toReadable(body), hashing.stream, createWriteStream(temp, { mode: 0o644 }));
+      await pipeline(toReadable(body), hashing.stream, createWriteStream(temp, { mode: 0o600 }));
       const handle = await openFile(temp, 'r');
       await handle.sync().finally(() => handle.close());
       const { sha256, size } = hashing.result();
       const finalPath = this.pathFor(sha256);
-      await mkdir(path.dirname(finalPath), { recursive: true });
-      await chmod(temp, 0o444);
+      await mkdirOwnerOnly(path.dirname(finalPath));
+      // Owner-only and read-only: artifacts hold training data and models, and are never rewritten.
+      await chmod(temp, 0o400);
       try {
         await link(temp, finalPath);
       } catch (error) {

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { freePort } from '../../infra/local/ports.js';
+import { collectOutput } from './child-output.js';
 import { atExit, tempDir } from './temp.js';
 import { REPO_ROOT } from './services.js';
 
@@ -34,29 +35,24 @@ export async function startGatewayProcess(options: { databaseUrl: string; artifa
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   atExit(() => child.kill('SIGKILL'));
-  let output = '';
-  const collect = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-200_000);
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
+  const output = collectOutput(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${output}`);
+    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${output()}`);
     const ready = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
     if (ready) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`gateway not ready within 60 s:\n${output}`);
+      throw new Error(`gateway not ready within 60 s:\n${output()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   return {
     url,
     child,
-    output: () => output,
+    output,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;

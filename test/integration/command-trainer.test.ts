@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -71,6 +71,8 @@ function options(overrides: Partial<CommandTrainerOptions> & Pick<CommandTrainer
     train: small,
     label: 'churned',
     featureNames: FEATURES,
+    // The checkout (the Python example, the missing ./no/such/train.sh) and node itself (the inline scripts).
+    allowedCommands: [ROOT, NODE],
     workDir: tempDir('keel-command-trainer-'),
     timeoutMs: 60_000,
     cwd: ROOT,
@@ -302,6 +304,30 @@ describe('command trainer: failures', () => {
   it('reports a model whose feature names are in another order', async () => {
     const command = copyModel(keelModelFile(['spend', 'tenure', 'support_calls', 'is_annual', 'noise']));
     await assert.rejects(runCommandTrainer(options({ command })), assertInvalid(/feature_names differs .* at position 1: spend where tenure is expected/));
+  });
+
+  it('refuses a command the worker does not allow before writing anything', async () => {
+    const run = options({ command: ['sh', '-c', 'id'], allowedCommands: [path.join(ROOT, 'examples')] });
+    await assert.rejects(runCommandTrainer(run), assertInvalid(/^trainer\.command: program not allowed by KEEL_TRAINER_COMMANDS/));
+    assert.deepEqual(readdirSync(run.workDir), []);
+    assert.ok(!run.lines.some((line) => line.includes('uid=')));
+  });
+
+  it('keeps its working folder owner-only whatever the umask: 0700 folders, 0600 files', async () => {
+    const previous = process.umask(0);
+    let run: ReturnType<typeof options>;
+    try {
+      run = options({ command: copyModel(keelModelFile(FEATURES)), keepWorkDir: 'always' });
+      await runCommandTrainer(run);
+    } finally {
+      process.umask(previous);
+    }
+    const [kept] = readdirSync(run.workDir);
+    const dir = path.join(run.workDir, kept!);
+    const mode = (file: string) => statSync(path.join(dir, file)).mode & 0o777;
+    assert.equal(mode('.'), 0o700);
+    assert.equal(mode('output'), 0o700);
+    for (const file of ['train.csv', 'train.parquet', 'params.json', 'schema.json']) assert.equal(mode(file), 0o600, file);
   });
 
   it('reports a command that cannot be found', async () => {

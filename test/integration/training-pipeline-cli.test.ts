@@ -44,7 +44,8 @@ describe('keel train, the command trainer, and a training worker crash', () => {
     artifacts = new FsArtifactStore(path.join(dir, 'artifacts'));
     client = await testClient();
     const temporal = await testTemporal();
-    env = { ...process.env, TEMPORAL_ADDRESS: temporal.address, DATABASE_URL: database.url, KEEL_ARTIFACTS: `file://${path.join(dir, 'artifacts')}` };
+    // KEEL_DATA_ROOTS: the worker process started below reads the test's files.
+    env = { ...process.env, TEMPORAL_ADDRESS: temporal.address, DATABASE_URL: database.url, KEEL_ARTIFACTS: `file://${path.join(dir, 'artifacts')}`, KEEL_DATA_ROOTS: dir };
     await writeTable(path.join(dir, 'train.csv'), syntheticChurnTable({ rows: 3000, seed: 11 }));
     await writeTable(path.join(dir, 'test.csv'), syntheticChurnTable({ rows: 1000, seed: 12 }));
   });
