@@ -57,6 +57,7 @@ const envSchema = z.object({
   KEEL_MICRO_BATCH_ROWS: positiveInt('KEEL_MICRO_BATCH_ROWS', 256),
   KEEL_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'KEEL_LOG_LEVEL must be fatal, error, warn, info, debug, trace or silent' }).default('info'),
   KEEL_AUTH: z.enum(['keys', 'open-loopback'], { error: 'KEEL_AUTH must be keys or open-loopback' }).optional(),
+  KEEL_START_TIMEOUT_SECONDS: positiveInt('KEEL_START_TIMEOUT_SECONDS', 300),
 });
 
 /**
@@ -109,6 +110,8 @@ export interface KeelConfig {
     microBatchRows: number;
     logLevel: string;
   };
+  /** `keel up`: how long a start may take once the binaries are present, ms. */
+  launcher: { startTimeoutMs: number };
 }
 
 /** The embedded Postgres credentials: local-only, loopback-bound, created by `keel up`. */
@@ -162,6 +165,7 @@ export function loadConfig(source: ConfigSource = { env: process.env, cwd: proce
       microBatchRows: env.KEEL_MICRO_BATCH_ROWS,
       logLevel: env.KEEL_LOG_LEVEL,
     },
+    launcher: { startTimeoutMs: env.KEEL_START_TIMEOUT_SECONDS * 1000 },
   };
 }
 

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { Command } from 'commander';
 import { StackError } from '../../lib/errors.js';
 import { LocalStack, type LocalStackInfo } from '../../infra/local/stack.js';
@@ -5,7 +6,7 @@ import { loadConfig } from '../../lib/config.js';
 
 export function upCommand(): Command {
   return new Command('up')
-    .description('Start the whole local stack (Postgres, Temporal + Web UI, workers, gateway) and keep it running until Ctrl-C')
+    .description('Start the whole local stack (Postgres, Temporal + Web UI, workers, gateway) and keep it running until Ctrl-C; a dead Postgres or Temporal is restarted')
     .action(async () => {
       const config = loadConfig();
       const progress = (line: string) => process.stderr.write(`keel up: ${line}\n`);
@@ -26,16 +27,14 @@ export function upCommand(): Command {
       try {
         info = await stack.start();
       } catch (error) {
-        if (signalled) return; // Interrupted while starting: what had started is stopped.
+        // Interrupted while starting: what had started is stopped; the exit code says it did not start.
+        if (signalled) return void (process.exitCode = 128 + (os.constants.signals[signalled] ?? 0));
         throw error;
       }
       process.stdout.write(describeStack(info));
-      const exited = await stack.childExited();
-      if (!signalled) {
-        await stack.stop();
-        throw new StackError(`${exited} exited unexpectedly; see ${info.logs}/${exited}.log`);
-      }
+      const failure = await stack.supervise();
       await stack.stop();
+      if (failure !== undefined && !signalled) throw new StackError(failure);
       progress('stopped; data is kept for the next start');
     });
 }
