@@ -1,4 +1,3 @@
-import os from 'node:os';
 import { Command } from 'commander';
 import { StackError } from '../../lib/errors.js';
 import { LocalStack, type LocalStackInfo } from '../../infra/local/stack.js';
@@ -27,8 +26,8 @@ export function upCommand(): Command {
       try {
         info = await stack.start();
       } catch (error) {
-        // Interrupted while starting: what had started is stopped; the exit code says it did not start.
-        if (signalled) return void (process.exitCode = 128 + (os.constants.signals[signalled] ?? 0));
+        // Interrupted while starting: what had started is stopped by now.
+        if (signalled) throw new StackError(`start interrupted by ${signalled}; everything it had started is stopped`);
         throw error;
       }
       process.stdout.write(describeStack(info));
