@@ -65,7 +65,11 @@ class KeelUp {
   }
 
   signalGroup(signal: NodeJS.Signals): void {
-    process.kill(-this.child.pid!, signal);
+    try {
+      process.kill(-this.child.pid!, signal);
+    } catch {
+      // The whole group is gone already.
+    }
   }
 
   /** Resolves when stderr has matched `pattern`; throws if keel up exits first or it takes longer than `timeoutMs`. */
@@ -146,7 +150,7 @@ describe('keel up (the whole local stack on embedded defaults)', () => {
   let running: { stack: KeelUp; env: NodeJS.ProcessEnv; ports: Ports } | undefined;
   const quickStart = readmeQuickStart();
   after(async () => {
-    if (running && running.stack.child.exitCode === null) {
+    if (running && running.stack.child.exitCode === null && running.stack.child.signalCode === null) {
       running.stack.signalGroup('SIGTERM');
       await running.stack.exitWithin(120_000);
     }
