@@ -4,33 +4,23 @@ import { chown, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
-import pg from 'pg';
 import { ensurePostgresUser, LocalPostgres, postgresBinaries } from '../../infra/local/postgres.js';
 import { roleUrl } from '../../infra/local/postgres-roles.js';
 import { freePort } from '../../infra/local/ports.js';
 import { migrate } from '../../stores/migrate.js';
 import { tempDir } from '../helpers/temp.js';
+import { queryOnce } from '../helpers/pg-query.js';
 
 const execFile = promisify(execFileCb);
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 /** Keel's role may use its database but is no superuser and cannot read password hashes. */
 async function assertUnprivileged(url: string): Promise<void> {
-  const [role] = await query<{ rolsuper: boolean; rolname: string }>(url, 'SELECT rolname, rolsuper FROM pg_roles WHERE rolname = current_user');
+  const [role] = await queryOnce<{ rolsuper: boolean; rolname: string }>(url, 'SELECT rolname, rolsuper FROM pg_roles WHERE rolname = current_user');
   assert.deepEqual(role, { rolname: 'keel', rolsuper: false });
   for (const table of ['pg_catalog.pg_shadow', 'pg_catalog.pg_authid']) {
-    await assert.rejects(query(url, `SELECT * FROM ${table}`), /permission denied/, `${table} is readable`);
+    await assert.rejects(queryOnce(url, `SELECT * FROM ${table}`), /permission denied/, `${table} is readable`);
   }
-  const foreign = await query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner <> 'keel'");
+  const foreign = await queryOnce(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner <> 'keel'");
   assert.deepEqual(foreign, [], 'tables Keel does not own');
 }
 
@@ -53,10 +43,10 @@ async function legacyDataFolder(pgHome: string, port: number): Promise<void> {
   const flags = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`;
   await execFile(bins.pg_ctl, ['start', '-D', dataDir, '-w', '-l', path.join(pgHome, 'pg.log'), '-o', flags], asOwner);
   try {
-    await query(roleUrl('keel', 'keel', port, 'postgres'), 'CREATE DATABASE keel');
+    await queryOnce(roleUrl('keel', 'keel', port, 'postgres'), 'CREATE DATABASE keel');
     const url = roleUrl('keel', 'keel', port, 'keel');
     await migrate(url);
-    await query(url, `INSERT INTO stack_checks (workflow_id, task_queue, worker_identity, artifact_uri, artifact_sha256) VALUES ('legacy', 'keel', 'w', 'file:///x', '${'a'.repeat(64)}')`);
+    await queryOnce(url, `INSERT INTO stack_checks (workflow_id, task_queue, worker_identity, artifact_uri, artifact_sha256) VALUES ('legacy', 'keel', 'w', 'file:///x', '${'a'.repeat(64)}')`);
   } finally {
     await execFile(bins.pg_ctl, ['stop', '-D', dataDir, '-m', 'fast', '-w'], asOwner);
   }
@@ -76,8 +66,8 @@ describe('embedded Postgres roles (real PostgreSQL 18)', () => {
     await assertUnprivileged(server.url);
     assert.equal((await stat(path.join(pgHome, 'admin-password'))).mode & 0o777, 0o600);
     // The tests' throwaway databases: the role may create (and so own) databases.
-    await query(server.url, 'CREATE DATABASE keel_roles_probe');
-    await query(server.url, 'DROP DATABASE keel_roles_probe');
+    await queryOnce(server.url, 'CREATE DATABASE keel_roles_probe');
+    await queryOnce(server.url, 'DROP DATABASE keel_roles_probe');
   });
 
   it('a data folder from an earlier version (keel the superuser) is converted on start, data and migrations kept', async () => {
@@ -89,9 +79,9 @@ describe('embedded Postgres roles (real PostgreSQL 18)', () => {
     servers.push(server);
     assert.match(lines.join('\n'), /non-superuser/);
     await assertUnprivileged(server.url);
-    assert.deepEqual(await query(server.url, "SELECT worker_identity FROM stack_checks WHERE workflow_id = 'legacy'"), [{ worker_identity: 'w' }]);
+    assert.deepEqual(await queryOnce(server.url, "SELECT worker_identity FROM stack_checks WHERE workflow_id = 'legacy'"), [{ worker_identity: 'w' }]);
     assert.deepEqual((await migrate(server.url)).applied, []);
-    await query(server.url, "UPDATE stack_checks SET worker_identity = 'v' WHERE workflow_id = 'legacy'");
+    await queryOnce(server.url, "UPDATE stack_checks SET worker_identity = 'v' WHERE workflow_id = 'legacy'");
     // A second start finds everything in place.
     await server.stop();
     servers.pop();
