@@ -152,7 +152,16 @@ describe('stackCheck workflow (real Temporal, Postgres and artifact store)', () 
         args: [{ model: 'busy', data: { uri: `file://${path.join(dir, 'train.csv')}` }, label: 'churned', entityKeys: ['customer_id'], cvFolds: 0, trainer: { kind: 'command', command: [process.execPath, '-e', hold], timeoutSeconds: 300 } }],
       });
       try {
-        while (!existsSync(started)) await new Promise((r) => setTimeout(r, 200));
+        const ended = training.result().then(
+          () => 'completed',
+          (error: Error) => `failed: ${error.message}`,
+        );
+        const deadline = Date.now() + 180_000;
+        while (!existsSync(started)) {
+          const outcome = await Promise.race([ended, new Promise((r) => setTimeout(r, 200))]);
+          if (typeof outcome === 'string') assert.fail(`the training ended before its trainer started (${outcome})`);
+          assert.ok(Date.now() < deadline, 'the trainer did not start within 3 minutes');
+        }
         return await client.workflow.execute('stackCheck', { taskQueue: light, workflowId, args: [{ queues: [light, heavy], timeoutSeconds: 20 }] });
       } finally {
         writeFileSync(release, '');
