@@ -12,8 +12,11 @@ export interface StackCheckDeps {
 
 export function createStackCheckActivities({ db, artifacts }: StackCheckDeps) {
   return {
-    /** Writes a small report artifact and records it; a retry rewrites the same row. */
-    async recordStackCheck({ taskQueue }: { taskQueue: string }): Promise<StackCheckRecord> {
+    /**
+     * Writes a small report artifact and records it; a retry rewrites the same row. `workflowId`
+     * names the `stackCheck` run when a child workflow on the checked queue records it.
+     */
+    async recordStackCheck({ taskQueue, workflowId: checkId }: { taskQueue: string; workflowId?: string }): Promise<StackCheckRecord> {
       const info = Context.current().info;
       if (info.taskQueue !== taskQueue) {
         throw ApplicationFailure.nonRetryable(
@@ -21,7 +24,7 @@ export function createStackCheckActivities({ db, artifacts }: StackCheckDeps) {
           'InvalidInput',
         );
       }
-      const workflowId = info.workflowExecution?.workflowId;
+      const workflowId = checkId ?? info.workflowExecution?.workflowId;
       if (!workflowId) throw ApplicationFailure.nonRetryable('recordStackCheck runs only inside a workflow', 'InvalidInput');
       const workerIdentity = `${process.pid}@${os.hostname()}`;
       const report = { workflowId, taskQueue, node: process.version, platform: `${process.platform}-${process.arch}` };

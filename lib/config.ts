@@ -70,6 +70,7 @@ const envSchema = z.object({
     .string()
     .regex(/^\s*[a-z_][a-z0-9_]{0,62}\s*(,\s*[a-z_][a-z0-9_]{0,62}\s*)*$/, 'KEEL_DATA_SCHEMAS must be a comma-separated list of schema names (lower case letters, digits, underscores)')
     .optional(),
+  KEEL_START_TIMEOUT_SECONDS: positiveInt('KEEL_START_TIMEOUT_SECONDS', 300),
 });
 
 /**
@@ -140,6 +141,8 @@ export interface KeelConfig {
   };
   features: FeaturesConfig;
   worker: WorkerConfig;
+  /** `keel up`: how long a start may take once the binaries are present, ms. */
+  launcher: { startTimeoutMs: number };
   /** Gateway API keys while Postgres is unreachable. */
   apiKeys: {
     /** A key verified this recently keeps working (revocation applies once Postgres answers again). */
@@ -215,6 +218,7 @@ export function loadConfig(source: ConfigSource = { env: process.env, cwd: proce
       dataRoots: env.KEEL_DATA_ROOTS === undefined ? [path.join(CHECKOUT, 'data'), home] : listOf(env.KEEL_DATA_ROOTS).map((root) => path.resolve(source.cwd, root)),
       dataSchemas: env.KEEL_DATA_SCHEMAS === undefined ? ['public', 'churn'] : listOf(env.KEEL_DATA_SCHEMAS),
     },
+    launcher: { startTimeoutMs: env.KEEL_START_TIMEOUT_SECONDS * 1000 },
   };
 }
 

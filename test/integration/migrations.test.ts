@@ -6,6 +6,7 @@ import pg from 'pg';
 import { migrate, MIGRATIONS_DIR, readMigrations } from '../../stores/migrate.js';
 import { freshDatabase, testDatabaseUrl } from '../helpers/services.js';
 import { tempDir } from '../helpers/temp.js';
+import { queryOnce } from '../helpers/pg-query.js';
 
 /** The machine's PostgreSQL 15 (CI has one); skipped with a reason where there is none. */
 const PG15_URL = process.env.KEEL_TEST_PG15_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -19,16 +20,6 @@ async function reachable(url: string): Promise<boolean> {
     return false;
   } finally {
     await client.end().catch(() => undefined);
-  }
-}
-
-async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
   }
 }
 
@@ -59,7 +50,7 @@ for (const engine of engines) {
     const test = available ? it : it.skip;
 
     test('runs on the expected server version', async () => {
-      const [row] = await query<{ server_version_num: string }>(db.url, 'SHOW server_version_num');
+      const [row] = await queryOnce<{ server_version_num: string }>(db.url, 'SHOW server_version_num');
       if (engine.major) assert.equal(Math.floor(Number(row!.server_version_num) / 10_000), engine.major);
     });
 
@@ -73,9 +64,9 @@ for (const engine of engines) {
       const second = await migrate(db.url);
       assert.equal(second.applied.length, 0);
       assert.equal(second.alreadyApplied, shipped.length);
-      const rows = await query<{ version: number; sha256: string }>(db.url, 'SELECT version, sha256 FROM keel_migrations ORDER BY version');
+      const rows = await queryOnce<{ version: number; sha256: string }>(db.url, 'SELECT version, sha256 FROM keel_migrations ORDER BY version');
       assert.deepEqual(rows, shipped.map((m) => ({ version: m.version, sha256: m.sha256 })));
-      await query(db.url, 'SELECT workflow_id, task_queue, artifact_sha256 FROM stack_checks LIMIT 0');
+      await queryOnce(db.url, 'SELECT workflow_id, task_queue, artifact_sha256 FROM stack_checks LIMIT 0');
     });
 
     test('two processes migrating at once apply each migration exactly once', async () => {
@@ -86,7 +77,7 @@ for (const engine of engines) {
         const appliedCounts = results.map((r) => r.applied.length).sort();
         const total = (await readMigrations(dir)).length;
         assert.deepEqual(appliedCounts, [0, 0, total]);
-        const [{ count }] = (await query<{ count: string }>(fresh.url, 'SELECT count(*) FROM keel_migrations')) as [{ count: string }];
+        const [{ count }] = (await queryOnce<{ count: string }>(fresh.url, 'SELECT count(*) FROM keel_migrations')) as [{ count: string }];
         assert.equal(Number(count), total);
       } finally {
         await fresh.drop();
@@ -101,12 +92,12 @@ for (const engine of engines) {
           '0901_after.sql': 'CREATE TABLE after_failure (id int);',
         });
         await assert.rejects(migrate(fresh.url, dir), /migration 900_half failed and was rolled back: relation "no_such_table" does not exist/);
-        const tables = await query<{ table_name: string }>(
+        const tables = await queryOnce<{ table_name: string }>(
           fresh.url,
           "SELECT table_name FROM information_schema.tables WHERE table_name IN ('half_done', 'after_failure', 'stack_checks')",
         );
         assert.deepEqual(tables.map((t) => t.table_name), ['stack_checks']);
-        const versions = await query<{ version: number }>(fresh.url, 'SELECT version FROM keel_migrations ORDER BY version');
+        const versions = await queryOnce<{ version: number }>(fresh.url, 'SELECT version FROM keel_migrations ORDER BY version');
         assert.ok(!versions.some((v) => v.version >= 900));
       } finally {
         await fresh.drop();

@@ -7,15 +7,19 @@ import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
-import { Worker } from '@temporalio/worker';
+import { existsSync, writeFileSync } from 'node:fs';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createKeelWorker } from '../../workers/create-workers.js';
+import { writeTable } from '../../stores/datasets.js';
+import { syntheticChurnTable } from '../helpers/training-data.js';
 import type { StackCheckResult } from '../../lib/schemas/stack-check.js';
 import { loadConfig } from '../../lib/config.js';
 import { FsArtifactStore, openArtifactStore } from '../../stores/artifacts/index.js';
 import { createDb, type Db } from '../../stores/db.js';
 import { migrate } from '../../stores/migrate.js';
 import { WORKFLOWS_PATH } from '../../workers/create-workers.js';
-import { freshDatabase, testDatabaseUrl, testS3, uniqueTaskQueue } from '../helpers/services.js';
-import { testClient, withWorkers } from '../helpers/workers.js';
+import { freshDatabase, testDatabaseUrl, testS3, testTemporal, uniqueTaskQueue } from '../helpers/services.js';
+import { testClient, testWorkerConfig, withWorkers, workflowBundle } from '../helpers/workers.js';
 import { tempDir } from '../helpers/temp.js';
 import { expectInvalidInputFailure } from '../helpers/workflow-failures.js';
 
@@ -121,6 +125,60 @@ describe('stackCheck workflow (real Temporal, Postgres and artifact store)', () 
     );
     assert.ok(error instanceof WorkflowFailedError);
     assert.match(String((error.cause?.cause as Error | undefined)?.message ?? error.cause?.message), /timeout|timed out/i);
+  });
+
+  it('passes while the training worker\'s one activity slot is busy (a training resumed after a crash)', async () => {
+    const light = uniqueTaskQueue('keel');
+    const heavy = `${light}-training`;
+    const dir = tempDir('keel-stack-check-busy-');
+    const started = path.join(dir, 'started');
+    const release = path.join(dir, 'release');
+    await writeTable(path.join(dir, 'train.csv'), syntheticChurnTable({ rows: 400, seed: 5 }));
+    // The trainer holds the only slot of the keel-training worker until the test releases it.
+    const hold = `require('node:fs').writeFileSync(${JSON.stringify(started)}, ''); setInterval(() => { if (require('node:fs').existsSync(${JSON.stringify(release)})) process.exit(3); }, 100);`;
+    const { address, namespace } = await testTemporal();
+    const connection = await NativeConnection.connect({ address });
+    const bundle = await workflowBundle();
+    // The holding trainer is a `node -e` program: this worker's operator allows node.
+    const config = testWorkerConfig();
+    const deps = { db, artifacts, worker: { ...config, trainerCommands: [...config.trainerCommands, 'node'] } };
+    const workers = [
+      await createKeelWorker({ connection, namespace, taskQueue: light, workflowBundle: bundle, deps }),
+      await createKeelWorker({ connection, namespace, taskQueue: heavy, workflowBundle: bundle, deps, heavy: true }),
+    ];
+    const workflowId = `stack-check-busy-${light}`;
+    const scenario = async () => {
+      const training = await client.workflow.start('trainingPipeline', {
+        taskQueue: light,
+        workflowId: `busy-training-${light}`,
+        args: [{ model: 'busy', data: { uri: `file://${path.join(dir, 'train.csv')}` }, label: 'churned', entityKeys: ['customer_id'], cvFolds: 0, trainer: { kind: 'command', command: [process.execPath, '-e', hold], timeoutSeconds: 300 } }],
+      });
+      try {
+        const ended = training.result().then(
+          () => 'completed',
+          (error: Error) => `failed: ${error.message}`,
+        );
+        const deadline = Date.now() + 180_000;
+        while (!existsSync(started)) {
+          const outcome = await Promise.race([ended, new Promise((r) => setTimeout(r, 200))]);
+          if (typeof outcome === 'string') assert.fail(`the training ended before its trainer started (${outcome})`);
+          assert.ok(Date.now() < deadline, 'the trainer did not start within 3 minutes');
+        }
+        return await client.workflow.execute('stackCheck', { taskQueue: light, workflowId, args: [{ queues: [light, heavy], timeoutSeconds: 20 }] });
+      } finally {
+        writeFileSync(release, '');
+        await training.result().catch(() => undefined);
+      }
+    };
+    try {
+      const run = workers.reduce<() => Promise<StackCheckResult>>((inner, worker) => () => worker.runUntil(inner()), scenario);
+      const result = await run();
+      assert.deepEqual(result.checks.map((c) => c.taskQueue), [light, heavy]);
+      const { rows } = await db.query<{ task_queue: string }>('SELECT task_queue FROM stack_checks WHERE workflow_id = $1 ORDER BY task_queue', [workflowId]);
+      assert.deepEqual(rows.map((r) => r.task_queue), [light, heavy].sort());
+    } finally {
+      await connection.close();
+    }
   });
 
   it('replays the committed history of an earlier run', async () => {
