@@ -108,12 +108,15 @@ export async function setRoutes(db: Db, model: string, input: readonly RouteTarg
 
 /** Removes the explicit routing of `model` (its champion alias serves again); returns the generation taken. */
 export async function clearRoutes(db: Db, model: string): Promise<{ generation: number }> {
-  return withTransaction(db, async (client) => {
-    await lockRoutingWrites(client);
-    const { rows } = await client.query<{ generation: string }>(`SELECT nextval('routing_generation') AS generation`);
-    await client.query('DELETE FROM model_routing WHERE model = $1', [model]);
-    return { generation: Number(rows[0]!.generation) };
-  });
+  return withTransaction(db, (client) => clearRoutesWith(client, model));
+}
+
+/** `clearRoutes` inside the caller's transaction (a promotion moves the aliases in the same one). */
+export async function clearRoutesWith(client: DbClient, model: string): Promise<{ generation: number }> {
+  await lockRoutingWrites(client);
+  const { rows } = await client.query<{ generation: string }>(`SELECT nextval('routing_generation') AS generation`);
+  await client.query('DELETE FROM model_routing WHERE model = $1', [model]);
+  return { generation: Number(rows[0]!.generation) };
 }
 
 /**
