@@ -68,6 +68,8 @@ export interface StepAnalysis {
 }
 
 export type RolloutOutcome = 'promoted' | 'rolled-back' | 'rejected' | 'aborted';
+/** How a rollout ended: an outcome, or `failed` / `cancelled` (the workflow fails / is cancelled after rolling back). */
+export type RolloutEnd = RolloutOutcome | 'failed' | 'cancelled';
 
 export interface RolloutStatus {
   workflowId: string;
@@ -86,7 +88,7 @@ export interface RolloutStatus {
   pendingApproval: PendingApproval | null;
   decisions: DecisionRecord[];
   analyses: StepAnalysis[];
-  outcome: RolloutOutcome | null;
+  outcome: RolloutEnd | null;
   reason: string | null;
 }
 
@@ -97,7 +99,7 @@ export interface RolloutResult {
   version: number;
   /** The champion before the rollout (now `previous` when promoted). */
   previousChampion: number | null;
-  outcome: RolloutOutcome;
+  outcome: RolloutEnd;
   reason: string;
   firstRelease: boolean;
   /** Plan steps not run (a first release skips shadow and canary: there is no control traffic). */
