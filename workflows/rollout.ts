@@ -75,6 +75,7 @@ export async function rollout(rawInput: unknown = {}): Promise<RolloutResult> {
     stepIndex: null,
     plan: [],
     weights: null,
+    windowFrom: null,
     paused: false,
     pendingApproval: null,
     decisions: [],
@@ -308,6 +309,7 @@ export async function rollout(rawInput: unknown = {}): Promise<RolloutResult> {
     if (abortRequest) return aborted();
     setStage(stage);
     entry.status = 'running';
+    state.windowFrom = null;
     const { generation } = await traffic.routeStep({ ...run, model: config.model, control: held.championVersion, candidate: held.version, mode: step.mode, percent: step.percent, stage });
     const share = step.mode === 'shadow' ? 0 : step.percent / 100;
     state.weights = { control: held.championVersion === null ? 0 : 1 - share, candidate: held.championVersion === null ? 1 : share, shadow: step.mode === 'shadow' };
@@ -321,6 +323,7 @@ export async function rollout(rawInput: unknown = {}): Promise<RolloutResult> {
       throw error;
     }
     const from = new Date().toISOString();
+    state.windowFrom = from;
     // The 100 % step has no control traffic left to compare with.
     const analysed = held.championVersion !== null && share < 1;
     const lookEnds: string[] = [];
@@ -375,6 +378,7 @@ export async function rollout(rawInput: unknown = {}): Promise<RolloutResult> {
       if (generation !== null) await settle(generation);
     }
     state.weights = null;
+    state.windowFrom = null;
     const result: RolloutResult = {
       ...run,
       model: config.model,

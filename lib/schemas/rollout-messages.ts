@@ -10,9 +10,9 @@ import type { ControlInput, DecisionInput, RolloutStep } from './rollout.js';
 
 export const decideUpdate = defineUpdate<DecisionRecord, [DecisionInput]>('decide');
 export const decideSignal = defineSignal<[DecisionInput]>('decide');
-export const pauseUpdate = defineUpdate<RolloutStatus, [ControlInput?]>('pause');
-export const resumeUpdate = defineUpdate<RolloutStatus, [ControlInput?]>('resume');
-export const abortUpdate = defineUpdate<RolloutStatus, [ControlInput?]>('abort');
+export const pauseUpdate = defineUpdate<RolloutStatus, [ControlInput]>('pause');
+export const resumeUpdate = defineUpdate<RolloutStatus, [ControlInput]>('resume');
+export const abortUpdate = defineUpdate<RolloutStatus, [ControlInput]>('abort');
 export const statusQuery = defineQuery<RolloutStatus>('status');
 
 /** Shown by the Temporal Web UI next to each handler: enough for an approver to type the right JSON. */
@@ -84,6 +84,8 @@ export interface RolloutStatus {
   plan: Array<RolloutStep & { stage: string; status: StepStatus }>;
   /** Live shares and shadow flag of the current routing (null before the first step). */
   weights: { control: number; candidate: number; shadow: boolean } | null;
+  /** When the current step's analysis window opened (every live gateway had applied its routing). */
+  windowFrom: string | null;
   paused: boolean;
   pendingApproval: PendingApproval | null;
   decisions: DecisionRecord[];

@@ -4,9 +4,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
 import type { RolloutResult, RolloutStatus } from '../../lib/schemas/rollout-messages.js';
-import { abortUpdate, decideSignal, decideUpdate, pauseUpdate, resumeUpdate, statusQuery } from '../../lib/schemas/rollout-messages.js';
+import { abortUpdate, decideUpdate, pauseUpdate, resumeUpdate, statusQuery } from '../../lib/schemas/rollout-messages.js';
 import type { RolloutInput } from '../../lib/schemas/rollout.js';
 import { FsArtifactStore } from '../../stores/artifacts/index.js';
 import { createDb, type Db } from '../../stores/db.js';
@@ -16,6 +17,7 @@ import { activeRollout, listAliasHistory, listAnalyses, listApprovals, versionTa
 import { freshDatabase, temporalCliPath, testDatabaseUrl, testTemporal, uniqueTaskQueue } from '../helpers/services.js';
 import { registerServedModel } from '../helpers/served-models.js';
 import { tempDir } from '../helpers/temp.js';
+import { Random } from '../../lib/ml/random.js';
 import { testClient, withWorkers } from '../helpers/workers.js';
 import { expectInvalidInputFailure } from '../helpers/workflow-failures.js';
 
@@ -197,8 +199,9 @@ describe('rollout workflow (real Temporal, worker, Postgres)', () => {
     const aliasesBefore = await aliasesOf(model);
     const routingBefore = await routingOf(model);
     await withWorker(async () => {
-      const handle = await start({ model, requestedBy: 'alice', plan: [{ mode: 'live', percent: 5, bakeSeconds: 3600 }] }, `rollout-${model}-v${candidate}`);
-      const baking = await waitForStatus(handle, (s) => s.stage === 'canary-5', 'the 5 % step');
+      const workflowId = `rollout-${model}-v${candidate}-${Date.now()}`;
+      const handle = await start({ model, requestedBy: 'alice', plan: [{ mode: 'live', percent: 5, bakeSeconds: 3600 }] }, workflowId);
+      const baking = await waitForStatus(handle, (s) => s.stage === 'canary-5' && s.windowFrom !== null, 'the 5 % step');
       assert.deepEqual(baking.weights, { control: 0.95, candidate: 0.05, shadow: false });
       assert.deepEqual((await routingOf(model)).routes, [
         { version: champion, weight: 0.95, mode: 'live', variant: 'control' },
@@ -209,7 +212,7 @@ describe('rollout workflow (real Temporal, worker, Postgres)', () => {
       const second = await start({ model, version: candidate, requestedBy: 'dave' });
       await expectInvalidInputFailure(
         second.result(),
-        `model ${model} already has a rollout running: workflow rollout-${model}-v${candidate} (version ${candidate}, step canary-5); abort it or wait for it to end`,
+        `model ${model} already has a rollout running: workflow ${workflowId} (version ${candidate}, step canary-5); abort it or wait for it to end`,
       );
 
       const paused = await handle.executeUpdate(pauseUpdate, { args: [{ by: 'carol' }] });
@@ -254,6 +257,96 @@ describe('rollout workflow (real Temporal, worker, Postgres)', () => {
     await withWorker(async () => {
       await expectInvalidInputFailure((await start({ model })).result(), `version ${champion} of ${model} is already the champion`);
       await expectInvalidInputFailure((await start({ model: 'no_such_model' })).result(), 'no model named no_such_model');
+    });
+  });
+  it('two approvals sent at once: one is accepted, the other refused as already decided; the champion moves once', async () => {
+    const model = 'double_approve';
+    const { candidate } = await modelWithCandidate(model, { firstRelease: true });
+    await withWorker(async () => {
+      const handle = await start({ model, requestedBy: 'alice' });
+      await waitForStatus(handle, (s) => s.pendingApproval !== null, 'the approval');
+      const outcomes = await Promise.allSettled(
+        ['bob', 'carol'].map((approver) => handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', approver }] })),
+      );
+      assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1, JSON.stringify(outcomes));
+      const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+      assert.match(String((refused.reason as WorkflowUpdateFailedError).cause?.message), /already decided|no step is waiting/);
+      const result = await handle.result();
+      assert.equal(result.outcome, 'promoted');
+      assert.equal(await acceptedUpdates(handle), 1);
+      assert.deepEqual((await listAliasHistory(db, model)).map((m) => [m.alias, m.toVersion]), [['champion', candidate]]);
+      assert.equal((await listApprovals(db, { workflowId: handle.workflowId, runId: result.runId })).length, 1);
+    });
+  });
+
+  it('cancelling the workflow rolls back and releases the lease before it ends', async () => {
+    const model = 'cancel_me';
+    const { candidate } = await modelWithCandidate(model);
+    const routingBefore = await routingOf(model);
+    await withWorker(async () => {
+      const handle = await start({ model, plan: [{ mode: 'shadow', percent: 0, bakeSeconds: 3600 }] });
+      const shadow = await waitForStatus(handle, (s) => s.stage === 'shadow' && s.windowFrom !== null, 'the shadow step');
+      assert.deepEqual(shadow.weights, { control: 1, candidate: 0, shadow: true });
+      await handle.cancel();
+      const error = await handle.result().then(
+        () => assert.fail('a cancelled rollout does not succeed'),
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure, String(error));
+      assert.deepEqual(await routingOf(model), routingBefore);
+      assert.equal(await activeRollout(db, model), undefined);
+      const { rows } = await db.query('SELECT status FROM rollouts WHERE workflow_id = $1', [handle.workflowId]);
+      assert.deepEqual(rows, [{ status: 'cancelled' }]);
+      assert.equal((await versionTags(db, model, candidate)).rollback_reason, 'the workflow was cancelled');
+    });
+  });
+
+  it('a canary whose candidate is worse on the business metric (generated traffic and feedback) is rolled back automatically', async () => {
+    const model = 'worse_candidate';
+    const { champion, candidate } = await modelWithCandidate(model);
+    const aliasesBefore = await aliasesOf(model);
+    const routingBefore = await routingOf(model);
+    await withWorker(async () => {
+      const handle = await start({
+        model,
+        plan: [{ mode: 'live', percent: 50, bakeSeconds: 10, minSamples: 300 }],
+        guardrails: { minLabels: 300, maxBakeExtensions: 0, whenStillInconclusive: 'rollback', latency: { maxRatio: 3 } },
+      });
+      const baking = await waitForStatus(handle, (s) => s.stage === 'canary-50' && s.windowFrom !== null, 'the 50 % window');
+      // 1 000 requests per variant inside the window; churn (positive label) 10 % under the control, 30 % under the candidate
+      const from = Date.parse(baking.windowFrom!);
+      const rng = new Random(7);
+      const random = () => rng.next();
+      const rows: unknown[][] = [];
+      const labels: unknown[][] = [];
+      for (const [variant, version, churnRate] of [['control', champion, 0.1], ['candidate', candidate, 0.3]] as const) {
+        for (let i = 0; i < 1000; i++) {
+          const requestId = `${variant}-${i}`;
+          const label = random() < churnRate ? 1 : 0;
+          const probability = Math.min(0.99, Math.max(0.01, 0.25 + 0.3 * label + 0.4 * (random() - 0.5)));
+          rows.push([requestId, version, variant, JSON.stringify({ prediction: probability > 0.5 ? 1 : 0, probability }), 5 + 10 * random(), new Date(from + 100 + i).toISOString()]);
+          labels.push([requestId, label]);
+        }
+      }
+      await db.query(
+        `INSERT INTO predictions (request_id, model, version, variant, mode, features, output, latency_ms, ts)
+         SELECT r, $1, v, n, 'live', '{}'::jsonb, o::jsonb, l, t::timestamptz FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::float8[], $7::text[]) AS x(r, v, n, o, l, t)`,
+        [model, ...[0, 1, 2, 3, 4, 5].map((k) => rows.map((r) => r[k]))],
+      );
+      await db.query(`INSERT INTO feedback (request_id, label) SELECT * FROM unnest($1::text[], $2::float8[])`, [labels.map((l) => l[0]), labels.map((l) => l[1])]);
+
+      const result = await handle.result();
+      assert.equal(result.outcome, 'rolled-back', result.reason);
+      assert.match(result.reason, /canary-50: analysis failed: .*business-positive-label-rate/);
+      const business = result.analyses[0]!.checks.find((c) => c.check === 'business-positive-label-rate')!;
+      assert.equal(business.verdict, 'fail');
+      assert.deepEqual(business.n, { control: 1000, candidate: 1000 });
+      assert.deepEqual(await aliasesOf(model), aliasesBefore);
+      assert.deepEqual(await routingOf(model), routingBefore);
+      assert.match(String((await versionTags(db, model, candidate)).rollback_reason), /business-positive-label-rate/);
+      const stored = await listAnalyses(db, { workflowId: handle.workflowId, runId: result.runId });
+      assert.deepEqual(stored.map((a) => [a.stage, a.look, a.verdict]), [['canary-50', 1, 'fail']]);
+      assert.equal(await activeRollout(db, model), undefined);
     });
   });
 });
