@@ -52,6 +52,11 @@ export function createTrafficActivities({ db }: TrafficDeps) {
       await releaseRolloutLease(db, request, request.status, request.result);
     },
 
+    /** Records where the rollout is (what a refused second rollout names), e.g. `awaiting-approval`. */
+    async markRolloutStage(request: RolloutRun & { stage: string }): Promise<void> {
+      await recordRolloutStep(db, request, request.stage);
+    },
+
     /** Writes a step's routing and returns its generation. */
     async routeStep(step: StepRouting): Promise<{ generation: number }> {
       const { generation } = await setRoutes(db, step.model, stepTargets(step), {

@@ -267,6 +267,7 @@ export async function rollout(rawInput: unknown = {}): Promise<RolloutResult> {
   /** Asks for a decision on `stage`; undefined when the rollout was aborted meanwhile. */
   const askApproval = async (stage: string, reason: string): Promise<DecisionRecord | undefined> => {
     decided = undefined;
+    await traffic.markRolloutStage({ ...run, stage: `awaiting-approval:${stage}` });
     const askedAt = Date.now();
     const { timeoutSeconds, onTimeout } = config.approval;
     state.pendingApproval = {

@@ -151,6 +151,10 @@ describe('rollout workflow (real Temporal, worker, Postgres)', () => {
         guardrails: { maxBakeExtensions: 1, whenStillInconclusive: 'ask' },
       });
       await waitForStatus(handle, (s) => s.pendingApproval?.step === 'canary-25' && s.analyses.length === 0, 'the planned approval');
+      await expectInvalidInputFailure(
+        (await start({ model, requestedBy: 'dave' })).result(),
+        `model ${model} already has a rollout running: workflow ${handle.workflowId} (version ${candidate}, step awaiting-approval:canary-25); abort it or wait for it to end`,
+      );
       const { stdout } = await cli('workflow', 'update', 'execute', '--workflow-id', handle.workflowId, '--name', 'decide', '--input', JSON.stringify({ decision: 'approve', approver: 'bob', reason: 'from the CLI' }));
       assert.match(stdout, /bob/);
 
