@@ -5,6 +5,7 @@
  * idempotent per (workflow id, run id) and its own key, so a retried activity changes nothing twice.
  */
 import { InvalidInput } from '../lib/errors.js';
+import type { LiveRow, ShadowPair } from '../lib/rollout/analyse-step.js';
 import type { Db, DbClient } from './db.js';
 import { withTransaction } from './db.js';
 import { clearRoutesWith, setRoutes, type RouteTargetInput } from './routes.js';
@@ -361,18 +362,8 @@ export interface WindowQuery {
   to: string;
 }
 
-/** A live prediction of the window: variant, score, latency, label (null without feedback), time. */
-export interface LivePrediction {
-  variant: 'control' | 'candidate';
-  score: number;
-  prediction: number;
-  latencyMs: number;
-  label: number | null;
-  tsMs: number;
-}
-
 /** Live predictions of the two variants in [from, to), with their feedback labels where they exist. */
-export async function readLiveWindow(db: Db, window: WindowQuery): Promise<LivePrediction[]> {
+export async function readLiveWindow(db: Db, window: WindowQuery): Promise<LiveRow[]> {
   const { rows } = await db.query<{ variant: 'control' | 'candidate'; score: number; prediction: number; latency_ms: number; label: number | null; ts_ms: string }>(
     `SELECT p.variant, (p.output->>'probability')::float8 AS score, (p.output->>'prediction')::float8 AS prediction, p.latency_ms, f.label,
             (extract(epoch FROM p.ts) * 1000)::bigint AS ts_ms
@@ -386,7 +377,7 @@ export async function readLiveWindow(db: Db, window: WindowQuery): Promise<LiveP
 }
 
 /** Shadow mode, paired on the same requests: the control's live answer and the candidate's shadow score. */
-export async function readShadowPairs(db: Db, window: WindowQuery): Promise<Array<{ control: number; candidate: number; controlLatencyMs: number; candidateLatencyMs: number }>> {
+export async function readShadowPairs(db: Db, window: WindowQuery): Promise<ShadowPair[]> {
   const { rows } = await db.query<{ control: number; candidate: number; control_latency: number; candidate_latency: number }>(
     `SELECT (c.output->>'probability')::float8 AS control, (s.output->>'probability')::float8 AS candidate,
             c.latency_ms AS control_latency, s.latency_ms AS candidate_latency
