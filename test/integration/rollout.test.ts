@@ -88,6 +88,49 @@ describe('rollout workflow (real Temporal, worker, Postgres)', () => {
     routes: (await db.query('SELECT version, weight, mode, variant FROM routes WHERE model = $1 ORDER BY version', [model])).rows,
   });
 
+  interface LoggedPrediction {
+    requestId: string;
+    version: number;
+    variant: 'control' | 'candidate';
+    mode: 'live' | 'shadow';
+    probability: number;
+    latencyMs: number;
+    tsMs: number;
+  }
+  async function insertPredictions(model: string, rows: LoggedPrediction[]): Promise<void> {
+    const column = <K extends keyof LoggedPrediction>(key: K) => rows.map((r) => r[key]);
+    await db.query(
+      `INSERT INTO predictions (request_id, model, version, variant, mode, features, output, latency_ms, ts)
+       SELECT r, $1, v, n, m, '{}'::jsonb, jsonb_build_object('prediction', (p > 0.5)::int, 'probability', p), l, to_timestamp(t / 1000.0)
+         FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::float8[]) AS x(r, v, n, m, p, l, t)`,
+      [model, column('requestId'), column('version'), column('variant'), column('mode'), column('probability'), column('latencyMs'), column('tsMs')],
+    );
+  }
+  async function insertFeedback(labels: Array<[string, number]>): Promise<void> {
+    await db.query('INSERT INTO feedback (request_id, label) SELECT * FROM unnest($1::text[], $2::float8[])', [labels.map((l) => l[0]), labels.map((l) => l[1])]);
+  }
+  /** A churn-like score: positives (churners) score higher, with noise. */
+  const churnScore = (label: number, random: () => number) => Math.min(0.99, Math.max(0.01, 0.25 + 0.3 * label + 0.4 * (random() - 0.5)));
+
+  /** 1 000 live requests per variant with feedback, inside the step's window; churn rate per variant as given. */
+  async function logLiveTraffic(model: string, windowFrom: string, arms: Array<[variant: 'control' | 'candidate', version: number, churnRate: number]>, seed: number): Promise<void> {
+    const rng = new Random(seed);
+    const random = () => rng.next();
+    const from = Date.parse(windowFrom);
+    const rows: LoggedPrediction[] = [];
+    const labels: Array<[string, number]> = [];
+    for (const [variant, version, churnRate] of arms) {
+      for (let i = 0; i < 1000; i++) {
+        const requestId = `${model}-${variant}-${seed}-${i}`;
+        const label = random() < churnRate ? 1 : 0;
+        rows.push({ requestId, version, variant, mode: 'live', probability: churnScore(label, random), latencyMs: 5 + 10 * random(), tsMs: from + 100 + i });
+        labels.push([requestId, label]);
+      }
+    }
+    await insertPredictions(model, rows);
+    await insertFeedback(labels);
+  }
+
   it('first release: approval → champion; the validator refuses a non-approver, the requester, another version — with no history event', async () => {
     const model = 'first_release';
     const { candidate } = await modelWithCandidate(model, { firstRelease: true });
@@ -318,26 +361,7 @@ describe('rollout workflow (real Temporal, worker, Postgres)', () => {
       });
       const baking = await waitForStatus(handle, (s) => s.stage === 'canary-50' && s.windowFrom !== null, 'the 50 % window');
       // 1 000 requests per variant inside the window; churn (positive label) 10 % under the control, 30 % under the candidate
-      const from = Date.parse(baking.windowFrom!);
-      const rng = new Random(7);
-      const random = () => rng.next();
-      const rows: unknown[][] = [];
-      const labels: unknown[][] = [];
-      for (const [variant, version, churnRate] of [['control', champion, 0.1], ['candidate', candidate, 0.3]] as const) {
-        for (let i = 0; i < 1000; i++) {
-          const requestId = `${variant}-${i}`;
-          const label = random() < churnRate ? 1 : 0;
-          const probability = Math.min(0.99, Math.max(0.01, 0.25 + 0.3 * label + 0.4 * (random() - 0.5)));
-          rows.push([requestId, version, variant, JSON.stringify({ prediction: probability > 0.5 ? 1 : 0, probability }), 5 + 10 * random(), new Date(from + 100 + i).toISOString()]);
-          labels.push([requestId, label]);
-        }
-      }
-      await db.query(
-        `INSERT INTO predictions (request_id, model, version, variant, mode, features, output, latency_ms, ts)
-         SELECT r, $1, v, n, 'live', '{}'::jsonb, o::jsonb, l, t::timestamptz FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::float8[], $7::text[]) AS x(r, v, n, o, l, t)`,
-        [model, ...[0, 1, 2, 3, 4, 5].map((k) => rows.map((r) => r[k]))],
-      );
-      await db.query(`INSERT INTO feedback (request_id, label) SELECT * FROM unnest($1::text[], $2::float8[])`, [labels.map((l) => l[0]), labels.map((l) => l[1])]);
+      await logLiveTraffic(model, baking.windowFrom!, [['control', champion!, 0.1], ['candidate', candidate, 0.3]], 7);
 
       const result = await handle.result();
       assert.equal(result.outcome, 'rolled-back', result.reason);
@@ -351,6 +375,61 @@ describe('rollout workflow (real Temporal, worker, Postgres)', () => {
       const stored = await listAnalyses(db, { workflowId: handle.workflowId, runId: result.runId });
       assert.deepEqual(stored.map((a) => [a.stage, a.look, a.verdict]), [['canary-50', 1, 'fail']]);
       assert.equal(await activeRollout(db, model), undefined);
+    });
+  });
+  it('a candidate as good as the champion passes shadow (paired agreement) and the canary, then is promoted with the old champion as previous', async () => {
+    const model = 'good_candidate';
+    const { champion, candidate } = await modelWithCandidate(model);
+    await withWorker(async () => {
+      const handle = await start({
+        model,
+        plan: [
+          { mode: 'shadow', percent: 0, bakeSeconds: 8, minSamples: 300 },
+          { mode: 'live', percent: 50, bakeSeconds: 8, minSamples: 300 },
+          { mode: 'live', percent: 100, bakeSeconds: 0 },
+        ],
+        guardrails: { minLabels: 300, maxBakeExtensions: 0, whenStillInconclusive: 'rollback', latency: { maxRatio: 3 } },
+      });
+      // shadow: the candidate scores the same 1 000 requests, within ±0.02 of the control
+      const shadow = await waitForStatus(handle, (s) => s.stage === 'shadow' && s.windowFrom !== null, 'the shadow window');
+      const rng = new Random(11);
+      const random = () => rng.next();
+      const from = Date.parse(shadow.windowFrom!);
+      const paired: LoggedPrediction[] = [];
+      for (let i = 0; i < 1000; i++) {
+        const requestId = `${model}-shadow-${i}`;
+        const probability = churnScore(random() < 0.2 ? 1 : 0, random);
+        const candidateProbability = Math.min(0.99, Math.max(0.01, probability + 0.04 * (random() - 0.5)));
+        paired.push({ requestId, version: champion!, variant: 'control', mode: 'live', probability, latencyMs: 5 + 10 * random(), tsMs: from + 100 + i });
+        paired.push({ requestId, version: candidate, variant: 'candidate', mode: 'shadow', probability: candidateProbability, latencyMs: 5 + 10 * random(), tsMs: from + 150 + i });
+      }
+      await insertPredictions(model, paired);
+
+      const canary = await waitForStatus(handle, (s) => s.stage === 'canary-50' && s.windowFrom !== null, 'the 50 % window');
+      assert.deepEqual(canary.analyses.map((a) => [a.stage, a.verdict]), [['shadow', 'pass']]);
+      const agreement = canary.analyses[0]!.checks.find((c) => c.check === 'shadow-agreement')!;
+      assert.deepEqual(agreement.n, { control: 1000, candidate: 1000 });
+      const routing = await routingOf(model);
+      assert.deepEqual(routing.routing, [{ model, salt: `rollout:${model}:v${candidate}` }]);
+      await logLiveTraffic(model, canary.windowFrom!, [['control', champion!, 0.2], ['candidate', candidate, 0.2]], 13);
+
+      const result = await handle.result();
+      assert.equal(result.outcome, 'promoted', result.reason);
+      assert.deepEqual(result.analyses.map((a) => [a.stage, a.verdict]), [['shadow', 'pass'], ['canary-50', 'pass']]);
+      assert.deepEqual(
+        result.analyses[1]!.checks.map((c) => c.check).sort(),
+        ['auc', 'business-positive-label-rate', 'latency-p99', 'score-distribution'],
+      );
+      assert.deepEqual((await aliasesOf(model)).filter((a) => a.alias !== 'candidate'), [
+        { alias: 'champion', version: candidate },
+        { alias: 'previous', version: champion },
+      ]);
+      assert.deepEqual((await listAliasHistory(db, model)).map((m) => [m.alias, m.fromVersion, m.toVersion]), [
+        ['champion', champion, candidate],
+        ['previous', null, champion],
+      ]);
+      assert.deepEqual((await routingOf(model)).routing, []);
+      assert.deepEqual(await versionTags(db, model, candidate), {});
     });
   });
 });
