@@ -45,8 +45,11 @@ describe('rollout workflow (real Temporal, worker, Postgres)', () => {
   });
 
   const withWorker = <T>(fn: () => Promise<T>) => withWorkers([queue], { db, artifacts }, fn);
+  // A bounded run time: a rollout that should have failed at once fails the test instead of hanging it.
   const start = (input: RolloutInput, workflowId = `rollout-test-${Math.random().toString(36).slice(2)}`) =>
-    client.workflow.start('rollout', { taskQueue: queue, workflowId, args: [input] }) as Promise<WorkflowHandle<(input: RolloutInput) => Promise<RolloutResult>>>;
+    client.workflow.start('rollout', { taskQueue: queue, workflowId, args: [input], workflowExecutionTimeout: '4 minutes' }) as Promise<
+      WorkflowHandle<(input: RolloutInput) => Promise<RolloutResult>>
+    >;
 
   /** A model with version 1 (champion unless `firstRelease`) and a candidate version. */
   async function modelWithCandidate(model: string, { firstRelease = false } = {}): Promise<{ champion: number | null; candidate: number }> {
@@ -294,6 +297,20 @@ describe('rollout workflow (real Temporal, worker, Postgres)', () => {
       const approvals = await listApprovals(db, { workflowId: handle.workflowId, runId: result.runId });
       assert.deepEqual(approvals.map((a) => [a.via, a.decision, a.accepted]), [['timeout', 'reject', true]]);
       assert.equal(await activeRollout(db, model), undefined);
+    });
+  });
+
+  it('an approval timeout with onTimeout hold keeps waiting (overdue) and still takes a decision', async () => {
+    const model = 'hold_on';
+    const { candidate } = await modelWithCandidate(model);
+    await withWorker(async () => {
+      const handle = await start({ model, plan: [{ mode: 'live', percent: 100, bakeSeconds: 0, requireApproval: true }], approval: { timeoutSeconds: 1, onTimeout: 'hold' } });
+      const overdue = await waitForStatus(handle, (s) => s.pendingApproval?.overdue === true, 'the overdue approval');
+      assert.equal(overdue.stage, 'awaiting-approval');
+      await handle.executeUpdate(decideUpdate, { args: [{ decision: 'approve', approver: 'bob' }] });
+      const result = await handle.result();
+      assert.equal(result.outcome, 'promoted');
+      assert.deepEqual((await aliasesOf(model)).find((a) => a.alias === 'champion'), { alias: 'champion', version: candidate });
     });
   });
 
