@@ -279,14 +279,17 @@ export async function rollout(rawInput: unknown = {}): Promise<RolloutResult> {
       overdue: false,
     };
     setStage('awaiting-approval');
-    const answered = await condition(() => decided !== undefined || abortRequest !== undefined, `${timeoutSeconds} seconds`);
-    if (!answered && onTimeout === 'reject') {
-      const record = recordOf({ decision: 'reject', approver: 'system:approval-timeout', reason: `no decision within ${timeoutSeconds} s` }, 'timeout', `timeout-${stage}`);
-      accept(record);
-      await writeDecision(record);
-    } else if (!answered) {
-      state.pendingApproval.overdue = true;
-      await condition(() => decided !== undefined || abortRequest !== undefined);
+    const answered = () => decided !== undefined || abortRequest !== undefined;
+    // A decision accepted in the same activation as the timer still counts.
+    if (!(await condition(answered, `${timeoutSeconds} seconds`)) && !answered()) {
+      if (onTimeout === 'reject') {
+        const record = recordOf({ decision: 'reject', approver: 'system:approval-timeout', reason: `no decision within ${timeoutSeconds} s` }, 'timeout', `timeout-${stage}`);
+        accept(record);
+        await writeDecision(record);
+      } else {
+        state.pendingApproval.overdue = true;
+        await condition(answered);
+      }
     }
     state.pendingApproval = null;
     return abortRequest ? undefined : decided;
@@ -423,7 +426,9 @@ export async function rollout(rawInput: unknown = {}): Promise<RolloutResult> {
     return result;
   } catch (error) {
     const cancelled = isCancellation(error);
-    const reason = cancelled ? 'the workflow was cancelled' : `failed: ${error instanceof Error ? error.message : String(error)}`;
+    // An activity's own message says more than "Activity task failed".
+    const cause = error instanceof ActivityFailure && error.cause ? error.cause : error;
+    const reason = cancelled ? 'the workflow was cancelled' : `failed: ${cause instanceof Error ? cause.message : String(cause)}`;
     // Cleanup must run even when the workflow is being cancelled.
     await CancellationScope.nonCancellable(() => finish(cancelled ? 'cancelled' : 'failed', reason, 'rollout'));
     throw cancelled ? error : asWorkflowFailure(error);

@@ -13,6 +13,7 @@ import { FsArtifactStore } from '../../stores/artifacts/index.js';
 import { createDb, type Db } from '../../stores/db.js';
 import { migrate } from '../../stores/migrate.js';
 import { setAlias } from '../../stores/registry.js';
+import { markGatewayStopped, registerGatewayInstance } from '../../stores/routes.js';
 import { activeRollout, listAliasHistory, listAnalyses, listApprovals, versionTags } from '../../stores/rollouts.js';
 import { freshDatabase, temporalCliPath, testDatabaseUrl, testTemporal, uniqueTaskQueue } from '../helpers/services.js';
 import { registerServedModel } from '../helpers/served-models.js';
@@ -447,6 +448,52 @@ describe('rollout workflow (real Temporal, worker, Postgres)', () => {
       ]);
       assert.deepEqual((await routingOf(model)).routing, []);
       assert.deepEqual(await versionTags(db, model, candidate), {});
+    });
+  });
+  it('a live gateway that does not acknowledge the step routing fails the step after its timeout and rolls back', async () => {
+    const model = 'deaf_gateway';
+    const { candidate } = await modelWithCandidate(model);
+    const routingBefore = await routingOf(model);
+    // a gateway that heartbeats (fresh last_seen) but never applies a new generation
+    await registerGatewayInstance(db, { id: 'gw-deaf', host: 'test', pid: 1 });
+    try {
+      await withWorker(async () => {
+        const handle = await start({ model, plan: [{ mode: 'live', percent: 5, bakeSeconds: 3600 }], guardrails: { gatewayAckTimeoutSeconds: 2 } });
+        const result = await handle.result();
+        assert.equal(result.outcome, 'rolled-back');
+        assert.match(result.reason, /^canary-5: gateways gw-deaf did not apply routing generation \d+ within 2 s$/);
+        assert.deepEqual(await routingOf(model), routingBefore);
+        assert.equal(await activeRollout(db, model), undefined);
+        assert.match(String((await versionTags(db, model, candidate)).rollback_reason), /gw-deaf/);
+      });
+    } finally {
+      await markGatewayStopped(db, 'gw-deaf');
+    }
+  });
+
+  it('a step whose analysis fails on bad data fails the workflow, after rolling back and releasing the lease', async () => {
+    const model = 'bad_log';
+    const { champion, candidate } = await modelWithCandidate(model);
+    const routingBefore = await routingOf(model);
+    await withWorker(async () => {
+      const handle = await start({ model, plan: [{ mode: 'live', percent: 50, bakeSeconds: 4, minSamples: 1 }] });
+      const baking = await waitForStatus(handle, (s) => s.stage === 'canary-50' && s.windowFrom !== null, 'the 50 % window');
+      const ts = Date.parse(baking.windowFrom!) + 100;
+      await insertPredictions(model, [
+        { requestId: 'bad-1', version: champion!, variant: 'control', mode: 'live', probability: 0.3, latencyMs: 5, tsMs: ts },
+        { requestId: 'bad-2', version: candidate, variant: 'candidate', mode: 'live', probability: 0.3, latencyMs: Infinity, tsMs: ts },
+      ]);
+      const error = await handle.result().then(
+        () => assert.fail('the rollout should fail'),
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof WorkflowFailedError, String(error));
+      assert.match(String(error.cause?.message), /candidate\[0\] is Infinity/);
+      assert.deepEqual(await routingOf(model), routingBefore);
+      assert.equal(await activeRollout(db, model), undefined);
+      const { rows } = await db.query('SELECT status FROM rollouts WHERE workflow_id = $1', [handle.workflowId]);
+      assert.deepEqual(rows, [{ status: 'failed' }]);
+      assert.deepEqual((await handle.describe()).searchAttributes.KeelStage, ['failed']);
     });
   });
 });
