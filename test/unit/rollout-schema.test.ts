@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analyseStep, type LiveRow } from '../../lib/rollout/analyse-step.js';
+import { analyseStep, combineVerdicts, type LiveRow } from '../../lib/rollout/analyse-step.js';
 import { stageOf } from '../../lib/schemas/rollout-messages.js';
 import { decisionSchema, guardrailsSchema, rolloutInputSchema } from '../../lib/schemas/rollout.js';
 import { describeZodError } from '../../lib/validation.js';
@@ -73,5 +73,25 @@ describe('analyseStep', () => {
     const result = analyseStep({ step: { mode: 'live', minSamples: 100 }, guardrails, live: [...rows('control', 1000, 0.1, 1), ...rows('candidate', 1000, 0.3, 2)], shadow: [], lookEndsMs: [10_000] });
     assert.equal(result.verdict, 'fail');
     assert.equal(result.checks.find((c) => c.check === 'business-positive-label-rate')?.verdict, 'fail');
+  });
+  it('shadow mode pairs the same requests: a candidate that disagrees fails, one within ±0.02 passes', () => {
+    const pairs = (shift: number) =>
+      Array.from({ length: 600 }, (_, i) => {
+        const control = 0.05 + 0.9 * ((i * 37) % 600) / 600;
+        return { control, candidate: Math.min(0.99, Math.max(0.01, control + shift + 0.02 * Math.sin(i))), controlLatencyMs: 5 + (i % 7), candidateLatencyMs: 5 + (i % 7) };
+      });
+    const run = (shift: number) => analyseStep({ step: { mode: 'shadow', minSamples: 500 }, guardrails, live: [], shadow: pairs(shift), lookEndsMs: [1] });
+    assert.equal(run(0).verdict, 'pass');
+    const shifted = run(0.3);
+    assert.equal(shifted.verdict, 'fail');
+    assert.equal(shifted.checks.find((c) => c.check === 'shadow-agreement')?.verdict, 'fail');
+  });
+
+  it('one verdict: any fail fails, else any inconclusive (or no check at all) is inconclusive', () => {
+    const check = (verdict: 'pass' | 'fail' | 'inconclusive') => ({ check: 'x', verdict, statistic: null, threshold: 0, n: { control: 0, candidate: 0 }, reason: '' });
+    assert.equal(combineVerdicts([check('pass'), check('inconclusive'), check('fail')]), 'fail');
+    assert.equal(combineVerdicts([check('pass'), check('inconclusive')]), 'inconclusive');
+    assert.equal(combineVerdicts([]), 'inconclusive');
+    assert.equal(combineVerdicts([check('pass')]), 'pass');
   });
 });
