@@ -5,8 +5,10 @@ import type { S3Access } from '../stores/data-files.js';
 import type { Db } from '../stores/db.js';
 import { withKeelFailureDetails } from './keel-failures.js';
 import { createFeatureActivities } from './features.js';
+import { createRolloutAnalysisActivities } from './rollout-analysis.js';
 import { createStackCheckActivities } from './stack-check.js';
 import { createTrainingActivities } from './training/index.js';
+import { createTrafficActivities } from './traffic.js';
 
 /** What every activity may use; built once per worker process. */
 export interface ActivityDeps {
@@ -28,6 +30,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createStackCheckActivities(deps),
     ...createTrainingActivities(deps),
     ...createFeatureActivities(deps),
+    ...createTrafficActivities(deps),
+    ...createRolloutAnalysisActivities(deps),
   });
 }
 

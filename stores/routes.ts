@@ -114,12 +114,22 @@ export async function clearRoutes(db: Db, model: string): Promise<{ generation: 
   if (!IDENTIFIER.test(model)) throw new InvalidInput(`model ${JSON.stringify(model)} must match ^[a-z_][a-z0-9_]{0,62}$`, 'model');
   return withTransaction(db, async (client) => {
     await lockRoutingWrites(client);
-    const { rowCount } = await client.query('DELETE FROM model_routing WHERE model = $1', [model]);
+    const { rowCount } = await client.query('SELECT 1 FROM model_routing WHERE model = $1', [model]);
     // Nothing to clear takes no generation: gateways would otherwise see a change that changed nothing.
     if (!rowCount) throw new NotFound(`model ${model} has no routes to clear (keel routes list shows them)`, 'model');
-    const { rows } = await client.query<{ generation: string }>(`SELECT nextval('routing_generation') AS generation`);
-    return { generation: Number(rows[0]!.generation) };
+    return clearRoutesWith(client, model);
   });
+}
+
+/**
+ * `clearRoutes` inside the caller's transaction (a promotion moves the aliases in the same one).
+ * Always takes a generation, routed or not: the rollout waits for the gateways to acknowledge it.
+ */
+export async function clearRoutesWith(client: DbClient, model: string): Promise<{ generation: number }> {
+  await lockRoutingWrites(client);
+  const { rows } = await client.query<{ generation: string }>(`SELECT nextval('routing_generation') AS generation`);
+  await client.query('DELETE FROM model_routing WHERE model = $1', [model]);
+  return { generation: Number(rows[0]!.generation) };
 }
 
 /**

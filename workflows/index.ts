@@ -2,3 +2,4 @@
 export { stackCheck, stackCheckQueue } from './stack-check.js';
 export { trainingPipeline } from './training-pipeline.js';
 export { materializeFeatures } from './materialize-features.js';
+export { rollout } from './rollout.js';
