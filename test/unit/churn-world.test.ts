@@ -78,7 +78,7 @@ describe('churn example options', () => {
     assert.equal(parseChurnOptions({ drift: { from: '2026-06-25' } }).drift?.from, '2026-06-25');
     assert.equal(field({ drift: { from: '2026-03-01', strength: 1.5 } }), 'drift.strength');
     assert.equal(field({ months: 2, horizonDays: 45 }), 'horizonDays');
-    assert.equal(field({ colour: 'blue' }), '');
+    assert.equal(field({ colour: 'blue' }), 'colour');
   });
 });
 

@@ -30,7 +30,7 @@ describe('rollout input', () => {
     assert.equal(problem({ plan: [] }).field, 'plan');
     assert.equal(problem({ approval: { onTimeout: 'later' } }).field, 'approval.onTimeout');
     assert.equal(problem({ model: 'Bad-Name' }).field, 'model');
-    assert.equal(problem({ colour: 'red' }).field, '');
+    assert.equal(problem({ colour: 'red' }).field, 'colour');
   });
 
   it('decisions need a decision and an approver', () => {
