@@ -1,6 +1,7 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { KeelError } from '../lib/errors.js';
 import type { OnDemandFeature } from '../lib/features/on-demand.js';
 import { onDemandRegistry } from '../lib/features/on-demand.js';
 import type { Role } from '../lib/roles.js';
@@ -96,7 +97,8 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
       probe: async () => {
         if (!state.ready()) {
           const problems = state.problems?.() ?? [];
-          throw new Error(`models not loaded or routing not applied yet${problems.length ? `: ${problems.join('; ')}` : ''}`);
+          const summary = 'models not loaded or routing not applied yet';
+          throw new KeelError('NotReady', `${summary}${problems.length ? `: ${problems.join('; ')}` : ''}`).withPublicMessage(summary);
         }
       },
     });
@@ -109,7 +111,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
       if (servesPredictions(route)) metrics.errors.inc({ code: REFUSAL_CODES[refused.status] ?? String(refused.status) });
     },
   });
-  routes.mount(healthRoutes({ checks, metrics: registry }));
+  routes.mount(healthRoutes({ checks, metrics: registry, logProblem: (check, error) => deps.logger?.warn({ err: error, check }, 'readiness check failed') }));
   if (deps.serving) {
     const serving = deps.serving;
     // Concurrent {entity} requests share one online-store query per turn of the event loop.

@@ -4,7 +4,7 @@
  * with exponential backoff for the input's `retry` window, then fails the run, non-retryable,
  * naming the step and the cause. Workflow-safe: no I/O.
  */
-import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, isCancellation, TimeoutFailure } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/workflow';
 import type { RetryWindow } from '../lib/schemas/retry.js';
 import { attemptsWithin } from '../lib/schemas/retry.js';
@@ -36,10 +36,10 @@ export interface StepQueue {
  * What a step's failed activity fails the workflow with: bad input as itself (`<step>: …`), a
  * task no worker took as `NoWorker` naming the queue, anything else as `StepFailed` with the last
  * attempt's cause. All non-retryable, with `{step, field?}` as details; `undefined` when the
- * error is not an activity failure.
+ * error is not an activity failure, or is a cancellation (the run then ends Canceled, not failed).
  */
 export function stepFailure(step: string, error: unknown, window: RetryWindow, queue?: StepQueue): ApplicationFailure | undefined {
-  if (!(error instanceof ActivityFailure)) return undefined;
+  if (!(error instanceof ActivityFailure) || isCancellation(error)) return undefined;
   const cause = error.cause;
   if (cause instanceof ApplicationFailure && BAD_INPUT_TYPES.includes(cause.type ?? '')) {
     const field = (cause.details?.[0] as { field?: unknown } | undefined)?.field;

@@ -1,6 +1,8 @@
 import { Hono } from 'hono';
 import type { Registry } from 'prom-client';
+import { KeelError } from '../../lib/errors.js';
 import { withTimeout } from '../../lib/timeout.js';
+import { infrastructureCause } from '../../lib/workflow-failures.js';
 import { errorBody } from '../errors.js';
 
 /** A dependency the gateway needs before it takes traffic, probed by `/readyz`. */
@@ -9,7 +11,14 @@ export interface ReadinessCheck {
   probe: () => Promise<void>;
 }
 
-export function healthRoutes({ checks, metrics }: { checks: ReadinessCheck[]; metrics: Registry }) {
+export interface HealthRouteDeps {
+  checks: ReadinessCheck[];
+  metrics: Registry;
+  /** Where a failed probe's full error goes (the answer, public, names only the kind of cause). */
+  logProblem?: (check: string, error: unknown) => void;
+}
+
+export function healthRoutes({ checks, metrics, logProblem }: HealthRouteDeps) {
   const app = new Hono();
   // Liveness: the process answers. Never touches dependencies, so a slow database never restarts pods.
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
@@ -20,7 +29,10 @@ export function healthRoutes({ checks, metrics }: { checks: ReadinessCheck[]; me
           await withTimeout(probe(), 2_000);
           return { name, ok: true as const };
         } catch (error) {
-          return { name, ok: false as const, message: error instanceof Error ? error.message : String(error) };
+          logProblem?.(name, error);
+          // /readyz is public: the kind of cause only, never an address or a program's words.
+          const message = (error instanceof KeelError && error.publicMessage) || infrastructureCause(error) || 'failing (the gateway log says why)';
+          return { name, ok: false as const, message };
         }
       }),
     );

@@ -154,20 +154,20 @@ function encodeValue(value: unknown, feature: FeatureColumnSpec, dictionary: Map
       const code = dictionary!.get(String(value));
       if (code !== undefined) return code;
       if (options.allowMissing) return NaN;
-      throw refusal(options, r, feature, `${describe(value)} is not one of the training categories (${listNames(feature.categories)})`);
+      throw refusal(options, r, feature, `the value is not one of the training categories (${listNames(feature.categories)})`);
     }
   }
 }
 
 function checkNumber(value: number, options: EncodeOptions, r: number, feature: FeatureColumnSpec): number {
-  if (!Number.isFinite(value)) throw refusal(options, r, feature, `${String(value)} is not a finite number`);
-  if (Math.abs(value) > FLOAT32_MAX) throw refusal(options, r, feature, `${value} is beyond the float32 range (|x| ≤ 3.4e38) the model computes in`);
+  if (!Number.isFinite(value)) throw refusal(options, r, feature, 'the value is not a finite number');
+  if (Math.abs(value) > FLOAT32_MAX) throw refusal(options, r, feature, 'the value is beyond the float32 range (|x| ≤ 3.4e38) the model computes in');
   return value;
 }
 
 function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  // The kind of value only: an answer never echoes the data it was sent.
   if (Array.isArray(value)) return 'an array';
-  return value === null ? 'null' : `a value of type ${typeof value}`;
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }

@@ -209,7 +209,7 @@ function checkScalars(features: Readonly<Record<string, unknown>>, where: string
     if (value === null || typeof value === 'string' || typeof value === 'boolean') continue;
     if (typeof value === 'number') {
       if (Number.isFinite(value)) continue;
-      throw new InvalidInput(`${where ? `${where}: ` : ''}feature ${name}: ${String(value)} is not a finite number`, where ? `${where}.${name}` : name);
+      throw new InvalidInput(`${where ? `${where}: ` : ''}feature ${name}: the value is not a finite number`, where ? `${where}.${name}` : name);
     }
     throw new InvalidInput(
       `${where ? `${where}: ` : ''}feature ${name}: ${Array.isArray(value) ? 'an array' : `a value of type ${typeof value}`} is not a feature value (number, text, boolean or null)`,

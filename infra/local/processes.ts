@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -21,6 +21,7 @@ export class ManagedProcess {
     readonly logFile: string,
     private readonly pidFile: string | undefined,
     exited: Promise<{ code: number | null; description: string }>,
+    private readonly child: ChildProcess,
   ) {
     this.exited = exited.then(({ code, description }) => {
       this.exitCode = code;
@@ -61,7 +62,12 @@ export class ManagedProcess {
       pidFile = path.join(options.runDir, `${name}.pid`);
       writePidRecord(pidFile, child.pid);
     }
-    return new ManagedProcess(name, child.pid, options.logFile, pidFile, exited);
+    return new ManagedProcess(name, child.pid, options.logFile, pidFile, exited, child);
+  }
+
+  /** Lets this process's event loop end while the child runs (a test's shared server, killed at exit). */
+  unref(): void {
+    this.child.unref();
   }
 
   get running(): boolean {

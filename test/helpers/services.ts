@@ -46,13 +46,15 @@ export function testTemporal(): Promise<TestTemporal> {
     const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
     if (process.env.TEMPORAL_ADDRESS) return { address: process.env.TEMPORAL_ADDRESS, namespace };
     const started = await startTestTemporal();
+    // Killed at exit; unreferenced so a test file run on its own ends when its tests do.
+    started.unref();
     atExit(() => started.kill());
     return started;
   })();
   return temporal;
 }
 
-export async function startTestTemporal(): Promise<TestTemporal & { kill: () => void; stop: () => Promise<void> }> {
+export async function startTestTemporal(): Promise<TestTemporal & { kill: () => void; unref: () => void; stop: () => Promise<void> }> {
   const port = await freePort();
   const server = await startTemporalDevServer({
     binary: await temporalCliPath(),
@@ -64,6 +66,7 @@ export async function startTestTemporal(): Promise<TestTemporal & { kill: () => 
     address: `127.0.0.1:${port}`,
     namespace: 'default',
     kill: () => killGroup(server.pid),
+    unref: () => server.unref(),
     stop: () => server.stop(),
   };
 }
@@ -127,13 +130,14 @@ export function testS3(): Promise<TestS3> {
       };
     }
     const started = await startTestMinio();
+    started.unref();
     atExit(() => started.kill());
     return started;
   })();
   return s3;
 }
 
-export async function startTestMinio(): Promise<TestS3 & { kill: () => void; stop: () => Promise<void> }> {
+export async function startTestMinio(): Promise<TestS3 & { kill: () => void; unref: () => void; stop: () => Promise<void> }> {
   const dir = tempDir('keel-test-minio-');
   const minio = await startMinio({
     binary: await minioPath(),
@@ -149,6 +153,7 @@ export async function startTestMinio(): Promise<TestS3 & { kill: () => void; sto
     region: minio.region,
     bucket,
     kill: () => killGroup(minio.process.pid),
+    unref: () => minio.process.unref(),
     stop: () => minio.stop(),
   };
 }

@@ -46,22 +46,32 @@ describe('encodeFeatureRows', () => {
 
   it('refuses null and an unseen category, naming the feature, when the model does not', () => {
     refuses(() => encodeFeatureRows([{ ...good, tenure_months: null }], spec, strict), 'tenure_months', /tenure_months: null .*missing values/);
-    refuses(() => encodeFeatureRows([{ ...good, plan: 'platinum' }], spec, strict), 'plan', /"platinum" is not one of the training categories \(basic, plus, pro\)/);
+    refuses(() => encodeFeatureRows([{ ...good, plan: 'platinum' }], spec, strict), 'plan', /: the value is not one of the training categories \(basic, plus, pro\)$/);
   });
 
   it('names the feature with the wrong type', () => {
-    refuses(() => encodeFeatureRows([{ ...good, tenure_months: '12' }], spec, open), 'tenure_months', /"12" is not a number/);
-    refuses(() => encodeFeatureRows([{ ...good, tenure_months: true }], spec, open), 'tenure_months', /true is not a number/);
-    refuses(() => encodeFeatureRows([{ ...good, autopay: 2 }], spec, open), 'autopay', /2 is not a boolean/);
+    refuses(() => encodeFeatureRows([{ ...good, tenure_months: '12' }], spec, open), 'tenure_months', /: a string is not a number$/);
+    refuses(() => encodeFeatureRows([{ ...good, tenure_months: true }], spec, open), 'tenure_months', /: a boolean is not a number$/);
+    refuses(() => encodeFeatureRows([{ ...good, autopay: 2 }], spec, open), 'autopay', /: a number is not a boolean/);
     refuses(() => encodeFeatureRows([{ ...good, signup: 'yesterday' }], spec, open), 'signup', /not an ISO 8601 timestamp/);
     refuses(() => encodeFeatureRows([{ ...good, plan: { name: 'plus' } }], spec, open), 'plan', /is not a category/);
     refuses(() => encodeFeatureRows([{ ...good, plan: ['plus'] }], spec, open), 'plan', /an array is not a category/);
   });
 
+  it('never echoes the value it refuses (answers to API callers carry no data values)', () => {
+    const marker = 'secret-4242';
+    for (const row of [{ plan: marker }, { tenure_months: marker }, { autopay: marker }, { signup: marker }, { plan: [marker] }, { tenure_months: 4242e36 }]) {
+      assert.throws(
+        () => encodeFeatureRows([{ ...good, ...row }], spec, strict),
+        (error: unknown) => error instanceof InvalidInput && !error.message.includes('4242') && !error.message.includes('secret'),
+      );
+    }
+  });
+
   it('refuses non-finite numbers and numbers beyond float32', () => {
     // JSON.parse('1e400') is Infinity: the only way a non-finite number reaches us from JSON.
-    refuses(() => encodeFeatureRows([{ ...good, tenure_months: JSON.parse('1e400') as number }], spec, open), 'tenure_months', /Infinity is not a finite number/);
-    refuses(() => encodeFeatureRows([{ ...good, tenure_months: NaN }], spec, open), 'tenure_months', /NaN is not a finite number/);
+    refuses(() => encodeFeatureRows([{ ...good, tenure_months: JSON.parse('1e400') as number }], spec, open), 'tenure_months', /: the value is not a finite number$/);
+    refuses(() => encodeFeatureRows([{ ...good, tenure_months: NaN }], spec, open), 'tenure_months', /: the value is not a finite number$/);
     refuses(() => encodeFeatureRows([{ ...good, tenure_months: -3.5e38 }], spec, open), 'tenure_months', /beyond the float32 range/);
     assert.equal(encodeFeatureRows([{ ...good, tenure_months: 3.4e38 }], spec, open).data[0], 3.4e38);
   });
