@@ -54,6 +54,7 @@ export async function startGateway(config: KeelConfig, options: GatewayOptions =
         throw error;
       })),
       s3: { endpoint: config.artifacts.s3Endpoint, region: config.artifacts.region },
+      dataAccess: config.worker,
       services: knownServices(config),
     },
     logger,

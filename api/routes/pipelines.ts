@@ -8,7 +8,7 @@ import { describeZodError } from '../../lib/validation.js';
 import { infrastructureCause, summarizeWorkflowFailure, type KnownService, type WorkflowFailureSummary } from '../../lib/workflow-failures.js';
 import type { S3Access } from '../../stores/data-files.js';
 import type { Db } from '../../stores/db.js';
-import { dataFingerprint, startTrainingPipeline, trainingWorkflowId } from '../../stores/training-runs.js';
+import { dataFingerprint, startTrainingPipeline, trainingWorkflowId, type DataAccess } from '../../stores/training-runs.js';
 import { principalOf } from '../auth.js';
 import { errorBody, sendError } from '../errors.js';
 
@@ -18,6 +18,8 @@ export interface PipelineRouteDeps {
   temporal: () => Promise<Client>;
   taskQueue?: string;
   s3?: S3Access;
+  /** The workers' data rules, applied before the gateway fingerprints a source (KEEL_DATA_ROOTS, KEEL_DATA_SCHEMAS). */
+  dataAccess?: DataAccess;
   /** Addresses of Postgres and the artifact store, to name them when a run fails reaching one. */
   services?: readonly KnownService[];
 }
@@ -51,7 +53,7 @@ export function pipelineRoutes(deps: PipelineRouteDeps) {
     let workflowId: string;
     try {
       // The data first: a source the gateway cannot read is answered before Temporal is involved.
-      workflowId = trainingWorkflowId(parsed.data, await dataFingerprint(deps.db, parsed.data.data, deps.s3));
+      workflowId = trainingWorkflowId(parsed.data, await dataFingerprint(deps.db, parsed.data.data, deps.s3, deps.dataAccess));
     } catch (error) {
       return unavailable(c, error, 'cannot read the data to fingerprint it', deps.services);
     }

@@ -52,6 +52,7 @@ export function trainCommand(): Command {
             taskQueue: options.taskQueue,
             workflowId: options.workflowId,
             s3: { endpoint: keel.artifacts.s3Endpoint, region: keel.artifacts.region },
+            access: keel.worker,
           });
           process.stderr.write(`trainingPipeline ${run.workflowId} (run ${run.runId})\n`);
           if (!options.wait) {

@@ -53,11 +53,12 @@ describe('training over HTTP: requestedBy and failures without data values', () 
     admin = (await createApiKey(db, { name: 'ci-trainer', roles: ['admin'], createdBy: 'test' })).token;
     viewer = (await createApiKey(db, { name: 'dashboards', roles: ['viewer'], createdBy: 'test' })).token;
     const temporal = await testTemporal();
-    env = { ...process.env, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace, DATABASE_URL: database.url, KEEL_ARTIFACTS: `file://${path.join(dir, 'artifacts')}` };
+    env = { ...process.env, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace, DATABASE_URL: database.url, KEEL_ARTIFACTS: `file://${path.join(dir, 'artifacts')}`, KEEL_DATA_ROOTS: dir };
+    // The gateway and the CLI fingerprint the data before starting a run: the workers' data rules apply to them too.
     gateway = await startGatewayProcess({
       databaseUrl: database.url,
       artifactsDir: path.join(dir, 'artifacts'),
-      env: { KEEL_AUTH: 'keys', TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace },
+      env: { KEEL_AUTH: 'keys', TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace, KEEL_DATA_ROOTS: dir },
     });
   });
   after(async () => {
@@ -95,6 +96,22 @@ describe('training over HTTP: requestedBy and failures without data values', () 
     const version = await fetch(`${gateway.url}/v1/models/by_key/versions/${result.body.version}`, { headers: { authorization: `Bearer ${viewer}` } });
     const lineage = ((await version.json()) as { lineage: { requestedBy: string } }).lineage;
     assert.equal(lineage.requestedBy, 'api:ci-trainer');
+  });
+
+  it('refuses data outside KEEL_DATA_ROOTS and tables in system schemas before reading them, over HTTP and in keel train', async () => {
+    const outside = path.join(path.dirname(dir), `outside-${path.basename(dir)}.csv`);
+    await writeFile(outside, await readFile(path.join(dir, 'train.csv'), 'utf8'));
+    for (const data of [{ uri: `file://${outside}` }, { uri: `file://${dir}/../${path.basename(outside)}` }, { table: 'pg_catalog.pg_authid' }]) {
+      const res = await train({ ...config('outside', 'train.csv'), data });
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(res.status, 422, JSON.stringify(body));
+      assert.match(body.error.message, /KEEL_DATA_ROOTS|KEEL_DATA_SCHEMAS/);
+    }
+    const configFile = path.join(dir, 'outside.json');
+    await writeFile(configFile, JSON.stringify({ ...config('outside', 'train.csv'), data: { uri: `file://${outside}` } }));
+    const cli = await runKeel(['train', configFile], env);
+    assert.equal(cli.code, 2, cli.stderr);
+    assert.match(cli.stderr, /KEEL_DATA_ROOTS/);
   });
 
   it('answers a run that failed validation with its type, step and workflow id, never the values the message quotes; keel train prints them', async () => {
