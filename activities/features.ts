@@ -7,7 +7,6 @@ import { Context } from '@temporalio/activity';
 import type { MaterializeViewResult } from '../lib/schemas/materialize-features.js';
 import type { Db } from '../stores/db.js';
 import { materializeFeatureView, resolveMaterializationViews } from '../stores/features/materialize.js';
-import { keelFailures } from './keel-failures.js';
 
 export interface FeatureDeps {
   db: Db;
@@ -28,7 +27,7 @@ export function createFeatureActivities({ db }: FeatureDeps) {
   return {
     /** The views to materialize: `views` checked against the registry (online ones only), or every online view. */
     async resolveMaterializationViews({ views }: { views?: string[] }): Promise<string[]> {
-      return keelFailures(() => resolveMaterializationViews(db, views));
+      return resolveMaterializationViews(db, views);
     },
 
     /** Materializes one view for (start, end], its rows and watermark in one transaction. */
@@ -38,14 +37,12 @@ export function createFeatureActivities({ db }: FeatureDeps) {
       context.heartbeat({ view: input.view, phase: 'starting' });
       const timer = setInterval(() => context.heartbeat({ view: input.view, phase: 'writing' }), HEARTBEAT_MS);
       try {
-        return await keelFailures(() =>
-          materializeFeatureView(db, {
-            view: input.view,
-            start: input.start ?? null,
-            end: input.end,
-            runId: execution ? `${execution.workflowId}/${execution.runId}` : undefined,
-          }),
-        );
+        return await materializeFeatureView(db, {
+          view: input.view,
+          start: input.start ?? null,
+          end: input.end,
+          runId: execution ? `${execution.workflowId}/${execution.runId}` : undefined,
+        });
       } finally {
         clearInterval(timer);
       }

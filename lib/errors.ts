@@ -51,3 +51,6 @@ export class StackError extends KeelError {
     super('StackError', message);
   }
 }
+
+/** Failure types that mean the input was wrong: never retried, answered as the caller's mistake. */
+export const BAD_INPUT_TYPES: readonly string[] = ['InvalidInput', 'NotFound', 'ArtifactNotFound'];

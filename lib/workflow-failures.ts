@@ -4,10 +4,9 @@
  * for operators (the CLI, logs). Shared by `keel train` and `POST /v1/pipelines/train?wait=true`.
  */
 import type { KeelConfig } from './config.js';
+import { BAD_INPUT_TYPES } from './errors.js';
 import { ActivityFailure, ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure } from '@temporalio/common';
 
-/** Failure types that mean the run's input was wrong (never retried by the pipeline). */
-export const BAD_INPUT_TYPES: readonly string[] = ['InvalidInput', 'NotFound', 'ArtifactNotFound'];
 
 export interface WorkflowFailureSummary {
   /** The failure's type: `InvalidInput`, `NotFound`, an error name such as `Error`, or `Timeout`, `Canceled`, `Terminated`. */

@@ -6,21 +6,20 @@
  */
 import { ActivityFailure, ApplicationFailure, isCancellation, TimeoutFailure } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/workflow';
+import { BAD_INPUT_TYPES } from '../lib/errors.js';
 import type { RetryWindow } from '../lib/schemas/retry.js';
 import { attemptsWithin } from '../lib/schemas/retry.js';
 
-/** Failure types that mean the input is wrong: retrying cannot help. */
-export const BAD_INPUT_TYPES = ['InvalidInput', 'ArtifactNotFound', 'NotFound'];
 /** A command trainer that ran out of its own `timeoutSeconds` would only do so again. */
 export const TRAINING_NON_RETRYABLE = [...BAD_INPUT_TYPES, 'TrainingTimeout'];
 
-export function retryPolicy(window: RetryWindow, nonRetryableErrorTypes: string[] = BAD_INPUT_TYPES): RetryPolicy {
+export function retryPolicy(window: RetryWindow, nonRetryableErrorTypes: readonly string[] = BAD_INPUT_TYPES): RetryPolicy {
   return {
     initialInterval: '1 second',
     backoffCoefficient: 2,
     maximumInterval: `${window.maximumIntervalSeconds} seconds`,
     maximumAttempts: attemptsWithin(window),
-    nonRetryableErrorTypes,
+    nonRetryableErrorTypes: [...nonRetryableErrorTypes],
   };
 }
 

@@ -8,7 +8,6 @@ import type { OnDemandFeature } from '../../lib/features/on-demand.js';
 import type { ArtifactStore } from '../../stores/artifacts/index.js';
 import type { S3Access } from '../../stores/data-files.js';
 import type { Db } from '../../stores/db.js';
-import { keelFailures } from '../keel-failures.js';
 import type { BuildTrainingSetInput } from './build-training-set.js';
 import { buildTrainingSet } from './build-training-set.js';
 import type { CrossValidateInput } from './cross-validate.js';
@@ -35,15 +34,15 @@ export interface TrainingDeps {
 }
 
 export function createTrainingActivities(deps: TrainingDeps) {
-  // Keel's errors leave as non-retryable failures of their type naming the field (see ../keel-failures.ts).
+  // Keel's errors leave as non-retryable failures naming the field: createActivities wraps every activity (../keel-failures.ts).
   return {
-    buildTrainingSet: (input: BuildTrainingSetInput) => keelFailures(() => buildTrainingSet(deps, input)),
-    validateData: (input: ValidateDataInput) => keelFailures(() => validateData(deps, input)),
-    splitData: (input: SplitDataInput) => keelFailures(() => splitData(deps, input)),
-    trainModel: (input: TrainModelInput) => keelFailures(() => trainModel(deps, input)),
-    evaluateModel: (input: EvaluateModelInput) => keelFailures(() => evaluateModel(deps, input)),
-    crossValidate: (input: CrossValidateInput) => keelFailures(() => crossValidate(deps, input)),
-    registerModel: (input: RegisterModelInput) => keelFailures(() => registerModel(deps, input)),
+    buildTrainingSet: (input: BuildTrainingSetInput) => buildTrainingSet(deps, input),
+    validateData: (input: ValidateDataInput) => validateData(deps, input),
+    splitData: (input: SplitDataInput) => splitData(deps, input),
+    trainModel: (input: TrainModelInput) => trainModel(deps, input),
+    evaluateModel: (input: EvaluateModelInput) => evaluateModel(deps, input),
+    crossValidate: (input: CrossValidateInput) => crossValidate(deps, input),
+    registerModel: (input: RegisterModelInput) => registerModel(deps, input),
   };
 }
 

@@ -150,19 +150,6 @@ function modelOf(snapshot: ServingSnapshot, name: string, version: string | unde
   return { served: servedModelOf(snapshot, name, target), target };
 }
 
-/** The variant a versioned path pins: admin only, as for `x-keel-variant`. */
-async function pinnedVariant(c: Context, deps: OipRoutesDeps, name: string, target: RouteTarget): Promise<string> {
-  if (!(await deps.canUseVariantHeader(c))) {
-    throw new ServingError(
-      403,
-      'Forbidden',
-      `choosing a version (/v2/models/${name}/versions/${target.version}/infer) needs an API key with role admin, as x-keel-variant does; /v2/models/${name}/infer answers from the version routing assigns`,
-      'version',
-    );
-  }
-  return target.variant;
-}
-
 /** The request's tensors as rows of `{feature: value}` for `model`. */
 export function tensorsToRows(inputs: readonly OipInput[], model: ServedModel, plan: InputPlan): Array<Record<string, unknown>> {
   const single = inputs.length === 1 ? inputs[0]! : undefined;
@@ -305,7 +292,8 @@ export function oipRoutes(deps: OipRoutesDeps) {
       // Tensors are laid out by the named version, else the live model's features (every live
       // version of a model takes the same request fields).
       const { served, target } = modelOf(deps.serving.current(), name, c.req.param('version'));
-      const variant = target ? await pinnedVariant(c, deps, name, target) : await variantFor(c, deps);
+      // A versioned path pins that version's variant; the route table lets only admin keys call it.
+      const variant = target ? target.variant : await variantFor(c, deps);
       const records = tensorsToRows(body.inputs, served, inputPlan(served, deps.enrich.onDemand));
       if (records.length === 0) throw new InvalidInput('the input tensors hold no rows', 'inputs');
       const rows: RowRequest[] = records.map((features, i) => ({ features, label: records.length > 1 ? `row ${i}` : undefined }));

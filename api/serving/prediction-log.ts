@@ -39,6 +39,7 @@ import { readdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
+import { withTimeout } from '../../lib/timeout.js';
 import type { Db } from '../../stores/db.js';
 import { ensurePredictionPartitions, insertPredictions } from '../../stores/predictions.js';
 import type { PredictionRecord } from './types.js';
@@ -412,14 +413,14 @@ class SpillingPredictionLog implements PredictionLog {
    */
   private async insert(batch: readonly PredictionRecord[]): Promise<number> {
     try {
-      return await withTimeout(insertPredictions(this.db, batch, this.gatewayId), this.writeTimeoutMs);
+      return await withTimeout(insertPredictions(this.db, batch, this.gatewayId), this.writeTimeoutMs, postgresSilent(this.writeTimeoutMs));
     } catch (error) {
       if (!isDataError(error)) throw error;
     }
     let written = 0;
     for (const record of batch) {
       try {
-        written += await withTimeout(insertPredictions(this.db, [record], this.gatewayId), this.writeTimeoutMs);
+        written += await withTimeout(insertPredictions(this.db, [record], this.gatewayId), this.writeTimeoutMs, postgresSilent(this.writeTimeoutMs));
       } catch (error) {
         if (!isDataError(error)) throw error;
         this.reject(record, error);
@@ -593,7 +594,7 @@ class SpillingPredictionLog implements PredictionLog {
    */
   private async replay(): Promise<void> {
     try {
-      await withTimeout(this.db.query('SELECT 1'), this.writeTimeoutMs);
+      await withTimeout(this.db.query('SELECT 1'), this.writeTimeoutMs, postgresSilent(this.writeTimeoutMs));
     } catch (error) {
       this.startSpilling(error);
       return;
@@ -802,14 +803,7 @@ function isDataError(error: unknown): boolean {
   return typeof code === 'string' && code.startsWith('22');
 }
 
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  work.catch(() => undefined); // a late failure after the timeout has no one to go to
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Postgres did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
+const postgresSilent = (ms: number) => `Postgres did not answer within ${ms} ms`;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
